@@ -1,0 +1,168 @@
+"""ECGP -> STIX pattern, and time ranges -> concrete windows.
+
+The pattern is what every data source receives (EXPLAIN shows it).  firepit
+ignores START/STOP, so the window is also returned on its own for the store
+to apply (see `time_window`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timedelta, timezone
+from typing import Optional
+
+from ..errors import KestrelSemanticError
+from . import ast
+
+UNIT_SECONDS = {"DAY": 86400, "HOUR": 3600, "MINUTE": 60, "SECOND": 1}
+
+# A constant result after simplification: the ECGP is always true / always false.
+ALWAYS, NEVER = True, False
+
+
+def stix_string(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def stix_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return stix_string(value)
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, tuple):
+        return "(" + ", ".join(stix_value(v) for v in value) + ")"
+    if value is None:
+        raise KestrelSemanticError("null cannot be compared in a STIX pattern")
+    raise KestrelSemanticError(f"a value of type {type(value).__name__} cannot go into a pattern")
+
+
+def stix_path(path: ast.AttrPath, entity_type: str) -> str:
+    return f"{path.entity_type or entity_type}:{path.attribute}"
+
+
+def render(node, entity_type: str) -> str:
+    """The comparison expression (inside the brackets) for `node`."""
+    if isinstance(node, ast.Comparison):
+        if isinstance(node.value, ast.VarAttr) or (
+            isinstance(node.value, tuple) and any(isinstance(v, ast.VarAttr) for v in node.value)
+        ):
+            raise KestrelSemanticError("variable references must be resolved first").at(
+                node.span, None)
+        op = ("NOT " if node.negated else "") + node.op
+        try:
+            value = stix_value(node.value)
+        except KestrelSemanticError as err:
+            raise err.at(node.span, None)
+        return f"{stix_path(node.path, entity_type)} {op} {value}"
+    parts = []
+    for operand in node.operands:
+        text = render(operand, entity_type)
+        if node.op == "AND" and isinstance(operand, ast.BoolExpr) and operand.op == "OR":
+            text = f"({text})"
+        parts.append(text)
+    return f" {node.op} ".join(parts)
+
+
+def to_stix(where, entity_type: str, window: Optional[tuple] = None) -> str:
+    """The STIX pattern of a GET/FIND: `[...]` plus START/STOP when a window is set.
+
+    `where` None (or ALWAYS after simplification) matches every entity of the type.
+    """
+    if where is None or where is ALWAYS:
+        body = f"{entity_type}:type = {stix_string(entity_type)}"
+    elif where is NEVER:
+        raise ValueError("a pattern that can never match has no STIX form")
+    else:
+        body = render(where, entity_type)
+    pattern = f"[{body}]"
+    if window:
+        start, stop = window
+        pattern += f" START t'{stamp_text(start)}' STOP t'{stamp_text(stop)}'"
+    return pattern
+
+
+def stamp_text(moment) -> str:
+    return moment if isinstance(moment, str) else ast.format_timestamp(moment)
+
+
+def time_window(timerange, now: Optional[datetime] = None):
+    """(start, stop) of a time range: text for START/STOP as written, datetimes for LAST."""
+    if timerange is None:
+        return None
+    if isinstance(timerange, ast.AbsoluteTime):
+        return (timerange.start, timerange.stop)
+    stop = now or datetime.now(timezone.utc)
+    return (stop - timedelta(seconds=timerange.amount * UNIT_SECONDS[timerange.unit]), stop)
+
+
+def window_datetimes(window) -> Optional[tuple]:
+    if window is None:
+        return None
+    return tuple(ast.parse_timestamp(t) if isinstance(t, str) else t for t in window)
+
+
+def substitute(node, values_of):
+    """A copy of the ECGP with every `var.attr` replaced by `values_of(VarAttr)` (a tuple)."""
+    if node is None:
+        return None
+    if isinstance(node, ast.BoolExpr):
+        return dataclasses.replace(
+            node, operands=tuple(substitute(o, values_of) for o in node.operands))
+    value = node.value
+    if isinstance(value, ast.VarAttr):
+        value = tuple(values_of(value))
+    elif isinstance(value, tuple):
+        flat = []
+        for item in value:
+            flat.extend(values_of(item) if isinstance(item, ast.VarAttr) else [item])
+        value = tuple(flat)
+    else:
+        return node
+    return dataclasses.replace(node, value=_dedupe(value))
+
+
+def _dedupe(values: tuple) -> tuple:
+    seen, out = set(), []
+    for v in values:
+        key = (type(v).__name__, v)
+        if key not in seen:
+            seen.add(key)
+            out.append(v)
+    return tuple(out)
+
+
+def simplify(node):
+    """Fold comparisons against empty lists: `x IN ()` is NEVER, `x NOT IN ()` ALWAYS.
+
+    Returns an ECGP node, ALWAYS or NEVER.
+    """
+    if node is None:
+        return ALWAYS
+    if isinstance(node, ast.Comparison):
+        if isinstance(node.value, tuple) and not node.value:
+            return ALWAYS if node.negated else NEVER
+        return node
+    absorbing, neutral = (NEVER, ALWAYS) if node.op == "AND" else (ALWAYS, NEVER)
+    operands = []
+    for operand in node.operands:
+        result = simplify(operand)
+        if result is absorbing:
+            return absorbing
+        if result is not neutral:
+            operands.append(result)
+    if not operands:
+        return neutral
+    if len(operands) == 1:
+        return operands[0]
+    return dataclasses.replace(node, operands=tuple(operands))
+
+
+def entity_types_in(node, entity_type: str) -> set:
+    """Entity types an ECGP mentions (its own type plus extended subgraphs)."""
+    if node is None or isinstance(node, bool):
+        return {entity_type}
+    if isinstance(node, ast.Comparison):
+        return {node.path.entity_type or entity_type}
+    return set().union(*(entity_types_in(o, entity_type) for o in node.operands))

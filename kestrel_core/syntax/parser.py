@@ -1,0 +1,142 @@
+"""Text -> AST, with errors a hunter can read.
+
+One LALR parser is built when this module is imported and reused for every
+parse and every completion keystroke.
+"""
+
+from __future__ import annotations
+
+from lark import Lark, Token
+from lark.exceptions import (
+    UnexpectedCharacters,
+    UnexpectedEOF,
+    UnexpectedInput,
+    UnexpectedToken,
+    VisitError,
+)
+
+from ..errors import KestrelError, KestrelSyntaxError
+from .transform import ToAst
+
+PARSER = Lark.open_from_package(
+    "kestrel", "kestrel.lark", ("grammar",),
+    parser="lalr", lexer="contextual", propagate_positions=True, maybe_placeholders=False,
+)
+
+# How each terminal is named to a user; keywords (`_GET`, `IN`) show as themselves.
+TERMINAL_WORDS = {
+    "VARIABLE": "a variable name",
+    "ENTITY_TYPE": "an entity type (e.g. process)",
+    "ATTRIBUTE": "an attribute (e.g. name)",
+    "ATTR_PATH": "an attribute (e.g. name, parent_ref.name, ipv4-addr:value)",
+    "VAR_ATTR": "a variable's attribute (e.g. procs.pid)",
+    "RELATION": "a relation (CREATED, ACCEPTED, CONTAINED, LINKED, LOADED, OWNED)",
+    "ORDER": "ASC or DESC",
+    "AGG_FUNC": "an aggregation (COUNT, SUM, MIN, MAX, AVG, NUNIQUE)",
+    "TRANSFORM": "a transform (TIMESTAMPED, ADDOBSID, RECORDS)",
+    "TIME_UNIT": "a time unit (DAYS, HOURS, MINUTES, SECONDS)",
+    "URI": "a URI (e.g. file:///data/bundle.json, stixshifter://edr)",
+    "PATH": "a path (e.g. data/bundle.json)",
+    "STRING": "a quoted string",
+    "RAW_STRING": "a raw string (r'...')",
+    "TIMESTAMP": "a timestamp (e.g. 2022-11-11T15:05:00Z)",
+    "INT": "a whole number",
+    "NUMBER": "a number",
+    "BARE_WORD": "a word",
+    "TRUE": "true",
+    "FALSE": "false",
+    "NULL": "null",
+    "EQ": "=",
+    "$END": "end of input",
+}
+
+MAX_EXPECTED = 12
+
+
+def describe_terminal(name: str) -> str:
+    if name in TERMINAL_WORDS:
+        return TERMINAL_WORDS[name]
+    if name.startswith("_"):
+        return name[1:]
+    pattern = PARSER.get_terminal(name).pattern
+    if pattern.type == "str":
+        return pattern.value
+    return name
+
+
+def expected_words(names) -> list:
+    """Terminal names -> sorted plain words: keywords first, then symbols, then descriptions."""
+    words = sorted({describe_terminal(n) for n in names},
+                   key=lambda w: (not w.isupper(), not w[0].isalpha(), w))
+    if len(words) > MAX_EXPECTED:
+        words = words[:MAX_EXPECTED] + ["..."]
+    return words
+
+
+def parse(text: str) -> list:
+    """Parse a huntflow into a list of `ast` statements, or raise KestrelSyntaxError."""
+    try:
+        tree = PARSER.parse(text)
+        return ToAst(text).transform(tree)
+    except VisitError as err:
+        inner = err.orig_exc
+        if isinstance(inner, KestrelError):
+            if inner.source is None:
+                inner.source = text
+            raise inner from None
+        raise
+    except UnexpectedInput as err:
+        raise syntax_error(err, text) from None
+
+
+def syntax_error(err: UnexpectedInput, text: str) -> KestrelSyntaxError:
+    """Translate a lark error into the user's words, with position and caret."""
+    if isinstance(err, UnexpectedToken):
+        token = err.token
+        if token.type == "$END":
+            return _at_end(text, err.expected)
+        return KestrelSyntaxError(
+            f"unexpected {_describe_token(token)}",
+            line=token.line, column=token.column, source=text,
+            width=len(str(token)), expected=expected_words(err.expected),
+            hint=_hint(err.expected),
+        )
+    if isinstance(err, UnexpectedEOF):
+        return _at_end(text, err.expected)
+    if isinstance(err, UnexpectedCharacters):
+        char = text[err.pos_in_stream]
+        message = f'unexpected character "{char}"'
+        if char in "'\"":
+            message = "unterminated string (a string must close on the line it opens)"
+        return KestrelSyntaxError(
+            message, line=err.line, column=err.column, source=text,
+            expected=expected_words(err.allowed or ()), hint=_hint(err.allowed or ()),
+        )
+    return KestrelSyntaxError(str(err), source=text)
+
+
+def _at_end(text, expected):
+    lines = text.splitlines() or [""]
+    line, column = len(lines), len(lines[-1]) + 1
+    if text.endswith("\n"):
+        line, column = len(lines) + 1, 1
+    return KestrelSyntaxError(
+        "unexpected end of input: the statement is not finished",
+        line=line, column=column, source=text, expected=expected_words(expected),
+        hint=_hint(expected),
+    )
+
+
+def _describe_token(token: Token) -> str:
+    if token.type.startswith("_") or (token.type.isupper() and str(token).upper() == token.type):
+        return f"keyword {str(token).upper()}"
+    return f'"{token}"'
+
+
+def _hint(expected) -> str | None:
+    expected = set(expected)
+    if "TIMESTAMP" in expected:
+        return "time is ISO 8601 in UTC: START 2022-11-11T15:05:00Z STOP 2022-11-12T08:00:00Z"
+    if expected == {"RELATION"}:
+        return "e.g. FIND process CREATED BY procs (parents), FIND network-traffic CREATED BY procs"
+    return None

@@ -1,0 +1,393 @@
+"""Parse tree -> AST.  Pure: no store, no I/O, no symbol table.
+
+Checks that need only the text of one statement (a clause given twice,
+START after STOP, a reserved word used as a variable) are made here, with
+the position of the offending part.
+"""
+
+from __future__ import annotations
+
+import ast as pyast
+import dataclasses
+import warnings
+from typing import NamedTuple
+
+from lark import Token, Transformer, Tree, v_args
+
+from ..errors import KestrelSyntaxError
+from . import ast
+
+ANONYMOUS = "_"
+
+
+
+def span_of(item) -> ast.Span:
+    """Span of a Token or of a Tree/meta (propagate_positions)."""
+    meta = item if not isinstance(item, Tree) else item.meta
+    if getattr(meta, "empty", False) or getattr(meta, "line", None) is None:
+        return ast.NO_SPAN
+    return ast.Span(meta.line, meta.column, meta.end_line, meta.end_column,
+                    meta.start_pos, meta.end_pos)
+
+
+def decode_string(token: Token) -> str:
+    """A Python string literal (quotes, escapes, r-prefix) to its value."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # `\.` keeps its backslash, as in Python
+        try:
+            return pyast.literal_eval(str(token))
+        except (ValueError, SyntaxError) as err:
+            raise KestrelSyntaxError(f"invalid string literal {token}: {err.args[0]}").at(
+                span_of(token), None) from None
+
+
+def decode_number(token: Token):
+    text = str(token)
+    if any(c in text for c in ".eE"):
+        return float(text)
+    return int(text)
+
+
+def strip_timestamp(token: Token) -> str:
+    text = str(token)
+    if text[0] in "tT":
+        text = text[1:]
+    return text.strip("'\"")
+
+
+class ToAst(Transformer):
+    """Builds `ast` nodes; rules are named as in kestrel.lark."""
+
+    def __init__(self, source: str):
+        super().__init__()
+        self.source = source
+
+    def _error(self, message, item, **kwargs):
+        return KestrelSyntaxError(message, **kwargs).at(span_of(item), self.source)
+
+    # ------------------------------------------------------------ huntflow
+
+    def start(self, statements):
+        return list(statements)
+
+    @v_args(meta=True)
+    def assignment(self, meta, children):
+        name, body = children
+        output = str(name)
+        if isinstance(body, ast.Expression):
+            stmt = ast.Assign(output_var=output, expression=body)
+        elif isinstance(body, tuple) and body and body[0] == "merge":
+            stmt = ast.Merge(output_var=output, variables=body[1])
+        else:
+            stmt = body(output)
+        return _with_span(stmt, meta)
+
+    @v_args(meta=True)
+    def anonymous(self, meta, children):
+        return _with_span(children[0](ANONYMOUS), meta)
+
+    # ------------------------------------------------------------ commands
+    # Result-producing commands return a function of the output name,
+    # applied by `assignment` or `anonymous`.
+
+    def get(self, children):
+        entity_type, rest = str(children[0]), children[1:]
+        source = None
+        if rest and isinstance(rest[0], ast.Source):
+            source, rest = rest[0], rest[1:]
+        elif rest and isinstance(rest[0], _PathText):
+            source, rest = ast.Source("uri", str(rest[0]), rest[0].span), rest[1:]
+        tail = _tail_clauses(rest)
+        return lambda out: ast.Get(output_var=out, entity_type=entity_type, source=source, **tail)
+
+    def find(self, children):
+        entity_type, relation = str(children[0]), str(children[1]).lower()
+        rest = children[2:]
+        reversed_ = bool(rest) and rest[0] == "reversed"
+        if reversed_:
+            rest = rest[1:]
+        input_var, tail = str(rest[0]), _tail_clauses(rest[1:])
+        return lambda out: ast.Find(output_var=out, entity_type=entity_type, relation=relation,
+                                    reversed=reversed_, input=input_var, **tail)
+
+    def reversed(self, _children):
+        return "reversed"
+
+    @v_args(meta=True)
+    def new(self, meta, children):
+        entity_type = str(children[0]) if len(children) == 2 else None
+        data = children[-1]
+        if not data:
+            raise self._error("NEW needs at least one entity", meta)
+        return lambda out: ast.New(output_var=out, entity_type=entity_type, data=tuple(data))
+
+    def load(self, children):
+        path = children[0]
+        entity_type = str(children[1]) if len(children) > 1 else None
+        return lambda out: ast.Load(output_var=out, path=path, entity_type=entity_type)
+
+    @v_args(meta=True)
+    def save(self, meta, children):
+        return _with_span(ast.Save(input=str(children[0]), path=children[1]), meta)
+
+    def sort(self, children):
+        input_var, attribute = str(children[0]), str(children[1])
+        ascending = len(children) < 3 or str(children[2]).upper() == "ASC"
+        return lambda out: ast.Sort(output_var=out, input=input_var, attribute=attribute,
+                                    ascending=ascending)
+
+    def group(self, children):
+        input_var, by, aggregations = str(children[0]), children[1], tuple(children[2:])
+        return lambda out: ast.Group(output_var=out, input=input_var, by=by,
+                                     aggregations=aggregations)
+
+    def aggregation(self, children):
+        func, attribute = str(children[0]).upper(), str(children[1])
+        alias = str(children[2]) if len(children) > 2 else None
+        return ast.Aggregation(func, attribute, alias)
+
+    def join(self, children):
+        left, right = str(children[0]), str(children[1])
+        left_attr = str(children[2]) if len(children) > 2 else None
+        right_attr = str(children[3]) if len(children) > 3 else None
+        return lambda out: ast.Join(output_var=out, left=left, right=right,
+                                    left_attribute=left_attr, right_attribute=right_attr)
+
+    @v_args(meta=True)
+    def apply(self, meta, children):
+        uri = str(children[0])
+        variables = tuple(str(c) for c in children[1:] if isinstance(c, Token))
+        arguments = tuple(c for c in children[1:] if isinstance(c, tuple))
+        names = [name for name, _ in arguments]
+        for name in set(names):
+            if names.count(name) > 1:
+                raise self._error(f'argument "{name}" is given twice', meta)
+        return _with_span(ast.Apply(uri=uri, variables=variables, arguments=arguments), meta)
+
+    def argument(self, children):
+        return (str(children[0]), children[1])
+
+    def bare_word(self, children):
+        return str(children[0])
+
+    def arg_list(self, children):
+        return tuple(children)
+
+    @v_args(meta=True)
+    def disp(self, meta, children):
+        return _with_span(ast.Disp(expression=children[0]), meta)
+
+    @v_args(meta=True)
+    def info(self, meta, children):
+        return _with_span(ast.Info(input=str(children[0])), meta)
+
+    @v_args(meta=True)
+    def explain(self, meta, children):
+        return _with_span(ast.Explain(input=str(children[0])), meta)
+
+    def merge(self, children):
+        return ("merge", tuple(str(c) for c in children))
+
+    # ------------------------------------------------------------ expressions
+
+    @v_args(meta=True)
+    def expression(self, meta, children):
+        head, clauses = children[0], children[1:]
+        if isinstance(head, tuple):
+            transform, input_var = head
+        else:
+            transform, input_var = None, str(head)
+        fields = {}
+        for clause in clauses:
+            if clause.name in fields:
+                raise self._error(f"{clause.name.upper()} is given twice", clause.meta)
+            fields[clause.name] = clause.value
+        if "offset" in fields and "limit" not in fields:
+            fields["limit"] = None
+        sort_by, ascending = fields.pop("sort", (None, True))
+        return ast.Expression(input=input_var, transform=transform, sort_by=sort_by,
+                              ascending=ascending, span=span_of(meta), **fields)
+
+    def transformed(self, children):
+        return (str(children[0]).upper(), str(children[1]))
+
+    @v_args(meta=True)
+    def where_clause(self, meta, children):
+        return Clause("where", children[0], meta)
+
+    @v_args(meta=True)
+    def attr_clause(self, meta, children):
+        return Clause("attrs", children[0], meta)
+
+    @v_args(meta=True)
+    def sort_clause(self, meta, children):
+        ascending = len(children) < 2 or str(children[1]).upper() == "ASC"
+        return Clause("sort", (str(children[0]), ascending), meta)
+
+    @v_args(meta=True)
+    def limit_clause(self, meta, children):
+        return Clause("limit", int(children[0]), meta)
+
+    @v_args(meta=True)
+    def offset_clause(self, meta, children):
+        return Clause("offset", int(children[0]), meta)
+
+    def attribute_list(self, children):
+        return tuple(str(c) for c in children)
+
+    # ------------------------------------------------------------ sources and paths
+
+    @v_args(meta=True)
+    def uri(self, meta, children):
+        return ast.Source("uri", str(children[0]), span_of(meta))
+
+    @v_args(meta=True)
+    def variable_source(self, meta, children):
+        return ast.Source("variable", str(children[0]), span_of(meta))
+
+    @v_args(meta=True)
+    def path(self, meta, children):
+        text = str(children[0])
+        if not text:
+            raise self._error("empty path", meta)
+        # A GET source is a Source; LOAD/SAVE take the text (see `get` and `load`).
+        return _PathText(text, span_of(meta))
+
+    # ------------------------------------------------------------ ECGP
+
+    @v_args(meta=True)
+    def or_(self, meta, children):
+        return _bool("OR", children, meta)
+
+    @v_args(meta=True)
+    def and_(self, meta, children):
+        return _bool("AND", children, meta)
+
+    @v_args(meta=True)
+    def compare(self, meta, children):
+        path_token, (op, negated), value = children
+        entity_type, _, attribute = str(path_token).rpartition(":")
+        path = ast.AttrPath(entity_type or None, attribute, span_of(path_token))
+        if isinstance(value, tuple) and op in ("=", "!="):
+            op, negated = "IN", negated != (op == "!=")
+        if isinstance(value, ast.VarAttr) and op in ("=", "!="):
+            # `pid = procs.pid` means any of procs' pids
+            op, negated = "IN", negated != (op == "!=")
+        if op in ("LIKE", "MATCHES", "ISSUBSET", "ISSUPERSET") and not isinstance(value, str):
+            raise self._error(f"{op} needs a quoted string", meta)
+        if op in (">", ">=", "<", "<=") and isinstance(value, (tuple, ast.VarAttr)):
+            raise self._error(f"{op} needs a single value, not a list", meta)
+        return ast.Comparison(path, op, value, negated, span_of(meta))
+
+    def operator(self, children):
+        negated = len(children) == 2
+        op = str(children[-1]).upper()
+        return ("=" if op == "==" else op, negated)
+
+    def value_list(self, children):
+        flat = []
+        for item in children:
+            if isinstance(item, tuple):
+                flat.extend(item)
+            else:
+                flat.append(item)
+        return tuple(flat)
+
+    def var_attr(self, children):
+        token = children[0]
+        variable, _, attribute = str(token).partition(".")
+        return ast.VarAttr(variable, attribute, span_of(token))
+
+    def string(self, children):
+        return decode_string(children[0])
+
+    raw_string = string
+    json_string = string
+
+    def number(self, children):
+        return decode_number(children[0])
+
+    def true(self, _children):
+        return True
+
+    def false(self, _children):
+        return False
+
+    def null(self, _children):
+        return None
+
+    # ------------------------------------------------------------ time
+
+    @v_args(meta=True)
+    def absolute_time(self, meta, children):
+        start, stop = (strip_timestamp(t) for t in children)
+        timerange = ast.AbsoluteTime(start, stop, span_of(meta))
+        try:
+            if timerange.start_dt >= timerange.stop_dt:
+                raise self._error("START must be before STOP", meta)
+        except ValueError as err:
+            raise self._error(f"invalid timestamp: {err}", meta) from None
+        return timerange
+
+    @v_args(meta=True)
+    def relative_time(self, meta, children):
+        amount, unit = int(children[0]), str(children[1]).upper().rstrip("S")
+        if amount <= 0:
+            raise self._error("LAST needs a positive number", meta)
+        return ast.RelativeTime(amount, unit, span_of(meta))
+
+    # ------------------------------------------------------------ JSON for NEW
+
+    def json_array(self, children):
+        return list(children)
+
+    def json_object(self, children):
+        return dict(children)
+
+    def json_pair(self, children):
+        return (decode_string(children[0]), children[1])
+
+    def __default__(self, data, children, meta):
+        raise AssertionError(f"grammar rule without AST mapping: {data}")
+
+
+class Clause(NamedTuple):
+    """WHERE/ATTR/SORT BY/LIMIT/OFFSET before they land in a statement."""
+
+    name: str
+    value: object
+    meta: object
+
+
+def _tail_clauses(items) -> dict:
+    """GET/FIND's optional WHERE, time range and LIMIT as keyword arguments."""
+    tail = {}
+    for item in items:
+        if isinstance(item, (ast.AbsoluteTime, ast.RelativeTime)):
+            tail["timerange"] = item
+        else:
+            tail[item.name] = item.value
+    return tail
+
+
+class _PathText(str):
+    """A path's text that remembers its span (GET turns it into a Source)."""
+
+    def __new__(cls, text, span):
+        obj = super().__new__(cls, text)
+        obj.span = span
+        return obj
+
+
+def _bool(op, children, meta):
+    operands = []
+    for child in children:
+        if isinstance(child, ast.BoolExpr) and child.op == op:
+            operands.extend(child.operands)
+        else:
+            operands.append(child)
+    return ast.BoolExpr(op, tuple(operands), span_of(meta))
+
+
+def _with_span(stmt, meta):
+    return dataclasses.replace(stmt, span=span_of(meta))
