@@ -139,6 +139,15 @@ class Source:
 
 
 @dataclass(frozen=True)
+class Bin:
+    """GROUP BY BIN(attribute, size [unit]): buckets of numbers or of time."""
+
+    attribute: str
+    size: int
+    unit: Optional[str] = None  # DAY, HOUR, MINUTE, SECOND for timestamps
+
+
+@dataclass(frozen=True)
 class Aggregation:
     func: str
     attribute: str

@@ -137,9 +137,16 @@ class ToAst(Transformer):
                                     ascending=ascending)
 
     def group(self, children):
-        input_var, by, aggregations = str(children[0]), children[1], tuple(children[2:])
+        input_var, rest = str(children[0]), children[1:]
+        by = tuple(str(c) if isinstance(c, Token) else c for c in rest
+                   if not isinstance(c, ast.Aggregation))
+        aggregations = tuple(c for c in rest if isinstance(c, ast.Aggregation))
         return lambda out: ast.Group(output_var=out, input=input_var, by=by,
                                      aggregations=aggregations)
+
+    def bin(self, children):
+        unit = _time_unit(children[2]) if len(children) > 2 else None
+        return ast.Bin(str(children[0]), int(children[1]), unit)
 
     def aggregation(self, children):
         func, attribute = str(children[0]).upper(), str(children[1])
@@ -331,7 +338,7 @@ class ToAst(Transformer):
 
     @v_args(meta=True)
     def relative_time(self, meta, children):
-        amount, unit = int(children[0]), str(children[1]).upper().rstrip("S")
+        amount, unit = int(children[0]), _time_unit(children[1])
         if amount <= 0:
             raise self._error("LAST needs a positive number", meta)
         return ast.RelativeTime(amount, unit, span_of(meta))
@@ -377,6 +384,11 @@ class _PathText(str):
         obj = super().__new__(cls, text)
         obj.span = span
         return obj
+
+
+def _time_unit(token) -> str:
+    text = str(token).upper()
+    return {"D": "DAY", "H": "HOUR", "M": "MINUTE", "S": "SECOND"}.get(text, text.rstrip("S"))
 
 
 def _bool(op, children, meta):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from . import ast
 
@@ -60,7 +61,7 @@ def _tail(stmt) -> str:
 
 
 def source_text(source: ast.Source) -> str:
-    if source.kind == "variable" or "://" in source.text:
+    if source.kind == "variable" or re.fullmatch(r"[A-Za-z][\w+.\-]*://[^\s'\"]*", source.text):
         return source.text
     return python_string(source.text)
 
@@ -98,7 +99,9 @@ def _body(stmt) -> str:
     if isinstance(stmt, ast.Sort):
         return f"SORT {stmt.input} BY {stmt.attribute} {'ASC' if stmt.ascending else 'DESC'}"
     if isinstance(stmt, ast.Group):
-        text = f"GROUP {stmt.input} BY {', '.join(stmt.by)}"
+        keys = [f"BIN({k.attribute}, {k.size}{' ' + k.unit + 'S' if k.unit else ''})"
+                if isinstance(k, ast.Bin) else k for k in stmt.by]
+        text = f"GROUP {stmt.input} BY {', '.join(keys)}"
         if stmt.aggregations:
             aggs = [f"{a.func}({a.attribute})" + (f" AS {a.alias}" if a.alias else "")
                     for a in stmt.aggregations]

@@ -1,0 +1,116 @@
+"""What a statement gives back: display objects with a text form (CLI) and an
+HTML form (kernel), kept apart from any front end."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from typing import Optional
+
+import pandas as pd
+
+
+class Result:
+    """Base of every statement output."""
+
+    def to_text(self) -> str:
+        raise NotImplementedError
+
+    def to_html(self) -> str:
+        return f"<pre>{html.escape(self.to_text())}</pre>"
+
+    def to_dict(self) -> dict:
+        raise NotImplementedError
+
+    def __str__(self):
+        return self.to_text()
+
+
+@dataclass
+class VariableSummary(Result):
+    """A variable a statement created or changed."""
+
+    name: str
+    entity_type: str
+    entities: int
+    records: int
+    seconds: float = 0.0
+    command: str = ""
+    notes: list = field(default_factory=list)
+
+    def to_text(self):
+        text = (f"{self.name}: {self.entities} {self.entity_type} entities "
+                f"in {self.records} records ({self.command.upper()}, {self.seconds:.2f} s)")
+        return "\n".join([text] + [f"note: {n}" for n in self.notes])
+
+    def to_html(self):
+        notes = "".join(f"<p class='kestrel-note'>{html.escape(n)}</p>" for n in self.notes)
+        return (
+            "<table class='kestrel-summary'><thead><tr><th>variable</th><th>type</th>"
+            "<th>entities</th><th>records</th><th>time</th></tr></thead><tbody><tr>"
+            f"<td>{html.escape(self.name)}</td><td>{html.escape(self.entity_type)}</td>"
+            f"<td>{self.entities}</td><td>{self.records}</td><td>{self.seconds:.2f} s</td>"
+            f"</tr></tbody></table>{notes}"
+        )
+
+    def to_dict(self):
+        return {"kind": "variable", "name": self.name, "entity_type": self.entity_type,
+                "entities": self.entities, "records": self.records,
+                "seconds": self.seconds, "command": self.command, "notes": list(self.notes)}
+
+
+@dataclass
+class Table(Result):
+    """Rows for DISP (and GROUP views): a DataFrame plus how many rows exist in all."""
+
+    dataframe: pd.DataFrame
+    total: Optional[int] = None
+    title: str = ""
+
+    @property
+    def shown(self) -> int:
+        return len(self.dataframe)
+
+    def _footer(self) -> str:
+        total = self.total if self.total is not None else self.shown
+        if total > self.shown:
+            return (f"showing {self.shown} of {total} rows "
+                    f"(use LIMIT n OFFSET m to see more)")
+        return f"{total} rows"
+
+    def to_text(self):
+        if self.dataframe.empty and not len(self.dataframe.columns):
+            body = "(no rows)"
+        else:
+            body = self.dataframe.to_string(index=False, na_rep="")
+        head = f"{self.title}\n" if self.title else ""
+        return f"{head}{body}\n{self._footer()}"
+
+    def to_html(self):
+        table = self.dataframe.to_html(index=False, na_rep="", classes="kestrel-table",
+                                       border=0, escape=True)
+        head = f"<p><b>{html.escape(self.title)}</b></p>" if self.title else ""
+        return f"{head}{table}<p class='kestrel-footer'>{html.escape(self._footer())}</p>"
+
+    def to_dict(self):
+        frame = self.dataframe.astype(object).where(self.dataframe.notna(), None)
+        return {"kind": "table", "title": self.title, "columns": list(frame.columns),
+                "rows": frame.to_dict(orient="records"), "total": self.total}
+
+
+@dataclass
+class Text(Result):
+    """Plain information (INFO, EXPLAIN, SAVE)."""
+
+    title: str
+    lines: list
+
+    def to_text(self):
+        return "\n".join([self.title] + [f"  {line}" for line in self.lines])
+
+    def to_html(self):
+        items = "".join(f"<li><code>{html.escape(line)}</code></li>" for line in self.lines)
+        return f"<p><b>{html.escape(self.title)}</b></p><ul class='kestrel-info'>{items}</ul>"
+
+    def to_dict(self):
+        return {"kind": "text", "title": self.title, "lines": list(self.lines)}
