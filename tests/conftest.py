@@ -1,0 +1,126 @@
+"""Shared fixtures: test data location and the stores (SQLite, PostgreSQL) tests run against.
+
+- ``shared_data``: the shared data folder (``$KESTREL_SHARED_DATA`` or ``<repo>/../shared/data``).
+- ``postgres_url``: a PostgreSQL URL, from ``$KESTREL_TEST_PG_URL`` or a throwaway server
+  started for the test session on 127.0.0.1 and stopped at its end.
+- ``store_url``: each test using it runs twice, on a SQLite file and on PostgreSQL
+  (the latter marked ``postgres``; deselect with ``-m "not postgres"``).
+"""
+
+import glob
+import os
+import pathlib
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+
+import pytest
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> pathlib.Path:
+    """The shared data folder the tests read their STIX bundles from."""
+    path = pathlib.Path(os.environ.get("KESTREL_SHARED_DATA") or REPO_ROOT.parent / "shared" / "data")
+    if not path.is_dir():
+        pytest.fail(
+            f"shared data folder not found: {path} "
+            "(expected ../shared/data beside the repo, or set KESTREL_SHARED_DATA)"
+        )
+    return path
+
+
+def _postgres_bindir() -> pathlib.Path | None:
+    """The bin directory of the newest PostgreSQL installed the Debian way, if any."""
+    bindirs = [pathlib.Path(p).parent for p in glob.glob("/usr/lib/postgresql/*/bin/pg_ctl")]
+    return max(bindirs, key=lambda d: float(d.parent.name), default=None)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """URL of a PostgreSQL database for the tests.
+
+    ``$KESTREL_TEST_PG_URL`` if set; otherwise a server of our own in a temp dir, run as
+    the ``postgres`` user when we are root (PostgreSQL refuses to run as root), with
+    trust authentication, listening only on 127.0.0.1, holding a database ``kestrel_test``.
+    """
+    if os.environ.get("KESTREL_TEST_PG_URL"):
+        yield os.environ["KESTREL_TEST_PG_URL"]
+        return
+
+    bindir = _postgres_bindir()
+    if bindir is None:
+        msg = (
+            "no PostgreSQL server binaries under /usr/lib/postgresql/*/bin; "
+            "install them with `apt-get install postgresql` (scripts/test does so as root) "
+            "or set KESTREL_TEST_PG_URL"
+        )
+        if os.environ.get("CI") == "true":
+            pytest.fail(msg)
+        pytest.skip(msg)
+
+    base = pathlib.Path(tempfile.mkdtemp(prefix="kestrel-pg-"))
+    datadir, logfile = base / "data", base / "server.log"
+    run_as = []
+    if os.geteuid() == 0:
+        try:
+            pg_user = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.fail("running as root but there is no `postgres` user to run the server as")
+        os.chown(base, pg_user.pw_uid, pg_user.pw_gid)
+        run_as = ["runuser", "-u", "postgres", "--"]
+
+    def pg(*args):
+        # capture_output is safe: with -l the server's output goes to the log file
+        return subprocess.run(run_as + [str(bindir / args[0]), *args[1:]],
+                              capture_output=True, text=True)
+
+    def check(proc, what):
+        if proc.returncode != 0:
+            log = logfile.read_text() if logfile.exists() else ""
+            pytest.fail(f"{what} failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}{log}")
+
+    port = _free_port()
+    try:
+        check(pg("initdb", "-A", "trust", "-U", "postgres", "-E", "UTF8", "-D", str(datadir)), "initdb")
+        check(pg("pg_ctl", "-D", str(datadir), "-l", str(logfile), "-w",
+                 "-o", f"-p {port} -k {base} -c listen_addresses=127.0.0.1", "start"), "pg_ctl start")
+
+        import psycopg2
+
+        conn = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres")
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("CREATE DATABASE kestrel_test")
+        conn.close()
+
+        yield f"postgresql://postgres@127.0.0.1:{port}/kestrel_test"
+    finally:
+        if datadir.exists():  # a no-op if the server never started
+            pg("pg_ctl", "-D", str(datadir), "-m", "fast", "-w", "stop")
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
+    ids=["sqlite", "postgresql"],
+)
+def store_url(request, tmp_path):
+    """A firepit store location: a SQLite file path, or the PostgreSQL URL.
+
+    PostgreSQL tests share one database; firepit keeps each session id in its own
+    schema, so tests stay apart by using unique session ids.
+    """
+    if request.param == "sqlite":
+        yield str(tmp_path / "store.db")
+    else:
+        yield request.getfixturevalue("postgres_url")
