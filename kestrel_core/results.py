@@ -79,7 +79,7 @@ class Table(Result):
         return f"{total} rows"
 
     def to_text(self):
-        if self.dataframe.empty and not len(self.dataframe.columns):
+        if self.dataframe.empty:
             body = "(no rows)"
         else:
             body = self.dataframe.to_string(index=False, na_rep="")

@@ -1,0 +1,27 @@
+"""One handler per command: handler(stmt, ctx) -> Outcome.
+
+The registry is explicit: AST class -> handler.  Handlers never touch the
+symbol table; the session commits their Outcome only when they succeed.
+"""
+
+from __future__ import annotations
+
+from ..syntax import ast
+from . import apply, disp, find, get, group, info, join, new, save, sort, transform
+
+HANDLERS = {
+    ast.Get: get.run,
+    ast.Find: find.run,
+    ast.New: new.run_new,
+    ast.Load: new.run_load,
+    ast.Save: save.run,
+    ast.Sort: sort.run,
+    ast.Group: group.run,
+    ast.Join: join.run_join,
+    ast.Merge: join.run_merge,
+    ast.Apply: apply.run,
+    ast.Disp: disp.run,
+    ast.Assign: transform.run_assign,
+    ast.Info: info.run_info,
+    ast.Explain: info.run_explain,
+}

@@ -1,0 +1,46 @@
+"""Data sources chosen by URI scheme.
+
+A source answers `query(uri, entity_type, pattern, window)` with STIX bundles
+to store and the native queries it ran (for EXPLAIN).  file://, http(s)://
+and bare paths are STIX bundles; other schemes are registered here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..errors import DataSourceError
+from .bundle import BundleSource
+
+
+@dataclass
+class QueryResult:
+    bundles: list
+    native_queries: list = field(default_factory=list)
+
+
+class DataSourceManager:
+    """Routes URIs to sources and remembers the last one (GET without FROM)."""
+
+    def __init__(self, config):
+        bundle = BundleSource(config)
+        self.schemes = {"file": bundle, "http": bundle, "https": bundle, "": bundle}
+        self.last_uri = None
+        self.used = []
+
+    def source_for(self, uri: str):
+        scheme = uri.split("://", 1)[0].lower() if "://" in uri else ""
+        if scheme not in self.schemes:
+            known = ", ".join(f"{s}://" for s in sorted(self.schemes) if s)
+            raise DataSourceError(f'unknown data source scheme "{scheme}://" (known: {known})')
+        return self.schemes[scheme]
+
+    def query(self, uri: str, entity_type: str, pattern: str, window, center_only: bool):
+        result = self.source_for(uri).query(uri, entity_type, pattern, window, center_only)
+        self.last_uri = uri
+        if uri not in self.used:
+            self.used.append(uri)
+        return result
+
+    def uris(self) -> list:
+        return list(self.used)

@@ -166,3 +166,27 @@ def entity_types_in(node, entity_type: str) -> set:
     if isinstance(node, ast.Comparison):
         return {node.path.entity_type or entity_type}
     return set().union(*(entity_types_in(o, entity_type) for o in node.operands))
+
+
+def center_part(node, entity_type: str):
+    """The ECGP with extended-subgraph comparisons (other entity types) taken as true.
+
+    Records are matched against the whole ECGP by the source; this part then
+    picks the center entities inside the matched records.
+    """
+    if node is None or isinstance(node, bool):
+        return node
+    if isinstance(node, ast.Comparison):
+        own = node.path.entity_type in (None, entity_type)
+        return node if own else ALWAYS
+    return simplify(dataclasses.replace(
+        node, operands=tuple(_as_node(center_part(o, entity_type)) for o in node.operands)))
+
+
+def _as_node(result):
+    """simplify() accepts ALWAYS/NEVER only at the top; wrap them as neutral comparisons."""
+    if result is ALWAYS:
+        return ast.Comparison(ast.AttrPath(None, "id"), "IN", (), negated=True)
+    if result is NEVER:
+        return ast.Comparison(ast.AttrPath(None, "id"), "IN", ())
+    return result

@@ -1,0 +1,56 @@
+"""What handlers share: the execution context and their outcome."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Optional
+
+from ..errors import KestrelError
+from ..symbols import Variable
+from ..syntax.ast import parse_timestamp
+from ..syntax.unparse import unparse
+
+
+@dataclass
+class Outcome:
+    variable: Optional[Variable] = None
+    results: list = field(default_factory=list)
+
+
+@dataclass
+class Context:
+    store: object
+    symtable: dict
+    sources: object
+    analytics: object
+    config: object
+    source_text: str
+    now: datetime
+    created_views: list = field(default_factory=list)
+
+    def var(self, name: str) -> Variable:
+        return self.symtable[name]
+
+    def new_view(self, name: str) -> str:
+        view = self.store.new_view_name(name)
+        self.created_views.append(view)
+        return view
+
+    def error(self, cls, message, stmt, **kwargs) -> KestrelError:
+        return cls(message, **kwargs).at(stmt.span, self.source_text)
+
+    def values_of(self, ref) -> list:
+        variable = self.var(ref.variable)
+        return self.store.values(variable.view, ref.attribute)
+
+    def entity_window(self, name: str):
+        found = self.store.time_range(self.var(name).view)
+        if not found:
+            return None
+        return tuple(parse_timestamp(t) for t in found)
+
+    def make_variable(self, stmt, view, entity_type, **extra) -> Variable:
+        return Variable(name=stmt.output, view=view, entity_type=entity_type,
+                        version=self.symtable.next_version(), statement=unparse(stmt),
+                        inputs=tuple(stmt.inputs), **extra)

@@ -1,0 +1,47 @@
+"""INFO (what a variable holds) and EXPLAIN (how it was made)."""
+
+from __future__ import annotations
+
+from ..results import Text
+from .base import Outcome
+
+
+def run_info(stmt, ctx):
+    variable = ctx.var(stmt.input)
+    store = ctx.store
+    seen = store.time_range(variable.view)
+    lines = [
+        f"entity type: {variable.entity_type}",
+        f"entities: {store.count(variable.view)}",
+        f"records: {store.record_count(variable.view)}",
+        f"attributes: {', '.join(c for c in store.columns(variable.view) if c != 'id')}",
+        f"time range: {seen[0]} to {seen[1]}" if seen else "time range: none",
+        f"data source: {variable.source or 'none'}",
+        f"defined by: {variable.statement}",
+    ]
+    return Outcome(results=[Text(f"INFO {variable.name}", lines)])
+
+
+def run_explain(stmt, ctx):
+    lines = []
+    for variable in _lineage(ctx, stmt.input):
+        lines.append(f"{variable.statement}")
+        if variable.pattern:
+            lines.append(f"    STIX pattern: {variable.pattern}")
+        for query in variable.native_queries:
+            lines.append(f"    {variable.source}: {query}")
+    return Outcome(results=[Text(f"EXPLAIN {stmt.input}", lines)])
+
+
+def _lineage(ctx, name, seen=None):
+    """The variable and everything it was derived from, oldest first."""
+    seen = seen if seen is not None else set()
+    variable = ctx.symtable.get(name)
+    if variable is None or name in seen:
+        return []
+    seen.add(name)
+    chain = []
+    for parent in variable.inputs:
+        if parent != name:
+            chain.extend(_lineage(ctx, parent, seen))
+    return chain + [variable]

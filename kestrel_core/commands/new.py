@@ -1,0 +1,90 @@
+"""NEW and LOAD: variables from literal data or from a file."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import DataSourceError, InvalidArgument
+from ..semantics import check_entity_type
+from .base import Outcome
+
+
+def create(ctx, stmt, objects, entity_type, source_label):
+    """Store `objects` (dicts or strings) as a new variable of `entity_type`."""
+    if entity_type is None:
+        types = {o.get("type") for o in objects if isinstance(o, dict)}
+        if len(types) != 1 or None in types or any(not isinstance(o, dict) for o in objects):
+            raise ctx.error(InvalidArgument, "the entity type is unknown: name it (NEW process "
+                            "[...], LOAD ... AS process) or give every object one \"type\"", stmt)
+        entity_type = types.pop()
+    check_entity_type(entity_type, stmt, ctx.source_text, ctx.store.types())
+    if any(isinstance(o, dict) and o.get("type", entity_type) != entity_type for o in objects):
+        raise ctx.error(InvalidArgument, f"objects of another type than {entity_type}", stmt)
+    if not all(isinstance(o, (dict, str)) for o in objects):
+        raise ctx.error(InvalidArgument, "NEW takes a list of objects or a list of strings", stmt)
+    view = ctx.new_view(stmt.output)
+    ctx.store.load(view, copy.deepcopy(list(objects)), entity_type)
+    return Outcome(ctx.make_variable(stmt, view, entity_type, source=source_label))
+
+
+def run_new(stmt, ctx):
+    return create(ctx, stmt, stmt.data, stmt.entity_type, None)
+
+
+def read_rows(path: str) -> list:
+    """Rows of a CSV, Parquet or JSON file as dicts (empty cells dropped)."""
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise DataSourceError(f"no file at {path}")
+    suffix = file.suffix.lower()
+    try:
+        if suffix == ".csv":
+            frame = pd.read_csv(file)
+        elif suffix in (".parquet", ".pq"):
+            frame = pd.read_parquet(file)
+        elif suffix in (".json", ".jsonl"):
+            data = _read_json(file)
+            if data and all(isinstance(x, str) for x in data):
+                return data
+            frame = pd.DataFrame(data)
+        else:
+            raise DataSourceError(f"cannot LOAD {path}: use .csv, .parquet or .json")
+    except (ValueError, OSError, UnicodeDecodeError) as err:
+        raise DataSourceError(f"cannot read {path}: {err}") from None
+    return [{k: _plain(v) for k, v in row.items() if not _missing(v)}
+            for row in frame.to_dict(orient="records")]
+
+
+def _read_json(file):
+    text = file.read_text(encoding="utf-8")
+    if file.suffix.lower() == ".jsonl":
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+    data = json.loads(text)
+    if isinstance(data, dict):
+        data = data.get("objects", [data])
+    if not isinstance(data, list):
+        raise ValueError("expected a list of objects")
+    return data
+
+
+def _missing(value):
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _plain(value):
+    return value.item() if hasattr(value, "item") else value
+
+
+def run_load(stmt, ctx):
+    try:
+        rows = read_rows(stmt.path)
+    except DataSourceError as err:
+        raise err.at(stmt.span, ctx.source_text)
+    if not rows:
+        raise ctx.error(DataSourceError, f"{stmt.path} has no rows", stmt)
+    return create(ctx, stmt, rows, stmt.entity_type, stmt.path)

@@ -1,0 +1,33 @@
+"""SAVE: a variable's entities to CSV, Parquet or JSON."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import DataSourceError
+from ..results import Text
+from .base import Outcome
+
+WRITERS = {
+    ".csv": lambda frame, path: frame.to_csv(path, index=False),
+    ".parquet": lambda frame, path: frame.to_parquet(path, index=False),
+    ".json": lambda frame, path: frame.to_json(path, orient="records", indent=1),
+}
+
+
+def run(stmt, ctx):
+    variable = ctx.var(stmt.input)
+    path = Path(stmt.path).expanduser()
+    writer = WRITERS.get(path.suffix.lower())
+    if writer is None:
+        raise ctx.error(DataSourceError, f"cannot SAVE to {stmt.path}: use "
+                        + ", ".join(sorted(WRITERS)), stmt)
+    frame = pd.DataFrame(ctx.store.rows(variable.view))
+    try:
+        writer(frame, path)
+    except OSError as err:
+        raise ctx.error(DataSourceError, f"cannot write {stmt.path}: {err.strerror}", stmt)
+    return Outcome(results=[Text(f"saved {stmt.input}",
+                                 [f"{len(frame)} {variable.entity_type} entities to {path}"])])

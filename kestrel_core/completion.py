@@ -1,0 +1,356 @@
+"""Completion, completeness and keyword help for front ends (the kernel, a console).
+
+What may come next is asked of the grammar, not guessed: lark's interactive
+parser is fed the text before the word being typed and ``accepts()`` names the
+terminals that fit.  Keywords are read from those terminals' patterns; names
+(variables, entity types, attributes, data sources, analytics) are asked of a
+*context*, duck-typed, which the Session provides::
+
+    variable_names() -> list[str]        variable_type(name) -> str | None
+    entity_types() -> list[str]          attributes_of(entity_type) -> list[str]
+    data_source_uris() -> list[str]      analytics_names() -> list[str]
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from dataclasses import dataclass, field
+
+from lark import Token, Tree
+from lark.exceptions import UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from .syntax.parser import PARSER
+
+
+@dataclass
+class Completion:
+    """Whole candidates for the text between cursor_start and cursor_end, one type each."""
+
+    matches: list = field(default_factory=list)
+    cursor_start: int = 0
+    cursor_end: int = 0
+    types: list = field(default_factory=list)
+
+
+# The word being typed: names, attribute paths (a.b, refs[*].x, ipv4-addr:value), URIs, paths.
+_PARTIAL = re.compile(r"(?:[A-Za-z0-9_.\-:/~*?]|\[\*\])*\Z")
+_STRINGS = re.compile(r"""[rRtT]?('(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*")""")
+_KEYWORD_END = "(?![A-Za-z0-9_])"
+_LITERALS = {"TRUE": "true", "FALSE": "false", "NULL": "null"}
+_TERMINAL_KIND = {"RELATION": "relation", "AGG_FUNC": "function", "TRANSFORM": "function"}
+_MAX_PATHS = 500
+
+
+def complete(code: str, cursor_pos: int | None, context) -> Completion:
+    """Candidates for the word ending at ``cursor_pos`` (None: the end of ``code``)."""
+    cursor_pos = len(code) if cursor_pos is None else max(0, min(cursor_pos, len(code)))
+    partial = _PARTIAL.search(code, 0, cursor_pos).group(0)
+    start = cursor_pos - len(partial)
+    empty = Completion([], start, cursor_pos, [])
+    line_before = code[:start].rpartition("\n")[2]
+    outside_strings = _STRINGS.sub("", line_before)
+    if "#" in outside_strings or "'" in outside_strings or '"' in outside_strings:
+        return empty  # in a comment or an unfinished string
+    parsed = _parse_prefix(code[:start])
+    if parsed is None:
+        return empty
+    here = _Here(context, partial, *parsed)
+    at_line_start = not line_before.strip()
+    producers = {}
+    for name in sorted(here.parser.accepts()):
+        if name == "$END" or (not at_line_start and _starts_statement(here.parser, name)):
+            continue
+        producer = _PRODUCERS.get(name, _keywords)
+        producers.setdefault(producer, []).append(name)
+    found = {}
+    for producer, names in producers.items():
+        for text, kind in producer(here, names):
+            if text.lower().startswith(partial.lower()):
+                found.setdefault(text, kind)
+    matches = sorted(found, key=lambda m: (m.lower(), m))
+    return Completion(matches, start, cursor_pos, [found[m] for m in matches])
+
+
+def is_complete(code: str) -> str:
+    """"complete", "incomplete" (a statement is still open) or "invalid"."""
+    try:
+        PARSER.parse(code)
+        return "complete"
+    except UnexpectedEOF:
+        return "incomplete"
+    except UnexpectedInput as err:
+        if isinstance(err, UnexpectedToken) and err.token.type == "$END":
+            return "incomplete"
+        rest = code[err.pos_in_stream:] if err.pos_in_stream is not None else ""
+        if re.match(r"[rRtT]?['\"]", rest) and not _STRINGS.match(rest) and "\n" not in rest.rstrip():
+            return "incomplete"  # a string opened on the last line
+        return "invalid"
+
+
+# ------------------------------------------------------------------ parsing the prefix
+
+
+@dataclass
+class _Here:
+    """Where the cursor is: the parser after the prefix and the current statement's tokens."""
+
+    context: object
+    partial: str
+    parser: object
+    statement: list
+    previous: str | None  # type of the last token before the partial word
+
+
+def _parse_prefix(text):
+    """Feed ``text`` to an interactive parser; on an error, retry after the broken line.
+
+    Returns (parser, statement tokens, previous token type) or None when the
+    current line itself does not parse.
+    """
+    offset = 0
+    while True:
+        parser = PARSER.parse_interactive(text[offset:])
+        try:
+            tokens = parser.exhaust_lexer()
+        except UnexpectedInput as err:
+            line = getattr(err, "line", None) or 1
+            lines = text[offset:].split("\n")
+            if line >= len(lines):
+                return None
+            offset += sum(len(each) + 1 for each in lines[:line])
+            continue
+        previous = tokens[-1].type if tokens else None
+        return parser, _statement_tokens(parser), previous
+
+
+def _statement_tokens(parser) -> list:
+    """Tokens of the unfinished statement: the value stack from its first token on.
+
+    Finished statements are reduced into trees at the bottom of the stack; the
+    current one always starts with a token (its keyword or variable).
+    """
+    stack = parser.parser_state.value_stack
+    first = next((i for i, item in enumerate(stack) if isinstance(item, Token)), len(stack))
+    tokens = []
+    for item in stack[first:]:
+        if isinstance(item, Tree):
+            tokens.extend(item.scan_values(lambda v: isinstance(v, Token)))
+        else:
+            tokens.append(item)
+    return tokens
+
+
+def _starts_statement(parser, terminal) -> bool:
+    """Would ``terminal`` close the current statement and begin a new one?"""
+    probe = parser.copy()
+    try:
+        probe.feed_token(Token(terminal, ""))
+    except UnexpectedInput:
+        return False
+    stack = probe.parser_state.value_stack
+    return all(isinstance(item, Tree) for item in stack[:-1])
+
+
+# ------------------------------------------------------------------ candidates per terminal
+
+
+@functools.lru_cache(maxsize=None)
+def keyword_words(terminal: str) -> tuple:
+    """The words a keyword-like terminal matches, upper case, from its pattern.
+
+    ``_GET`` -> (GET,), ``RELATION`` -> (CREATED, ACCEPTED, ...), ``TIME_UNIT`` ->
+    (DAY, DAYS, ...); punctuation and name terminals give ().
+    """
+    pattern = PARSER.get_terminal(terminal).pattern
+    if pattern.type != "re" or not pattern.value.endswith(_KEYWORD_END):
+        return ()
+    body = pattern.value[: -len(_KEYWORD_END)]
+    regex = re.compile(pattern.to_regexp(), re.IGNORECASE)
+    words = []
+    for word in re.findall(r"[A-Za-z]{2,}", body):
+        for form in (word.upper(), word.upper() + "S"):
+            if regex.fullmatch(form) and form not in words:
+                words.append(form)
+    return tuple(words)
+
+
+def _keywords(here, names):
+    for name in names:
+        if name in _LITERALS:
+            yield _LITERALS[name], "literal"
+            continue
+        for word in keyword_words(name):
+            yield word, _TERMINAL_KIND.get(name, "keyword")
+
+
+def _variables(here, names):
+    if here.previous == "_AS" or (here.statement and here.statement[0].type == "_APPLY"
+                                  and any(t.type == "_WITH" for t in here.statement)):
+        return  # a new name (an alias, an analytics parameter), not an existing variable
+    for name in here.context.variable_names():
+        yield name, "variable"
+
+
+def _entity_types(here, names):
+    for name in here.context.entity_types():
+        yield name, "entity-type"
+
+
+def _attributes(here, names):
+    entity_type = _entity_type_in_context(here)
+    if entity_type:
+        for name in here.context.attributes_of(entity_type):
+            yield name, "attribute"
+
+
+def _variable_attributes(here, names):
+    """`procs.` -> procs.<attribute>; without a dot, the variables as `procs.`."""
+    ctx = here.context
+    if "." not in here.partial:
+        for name in ctx.variable_names():
+            if ctx.variable_type(name):
+                yield f"{name}.", "variable"
+        return
+    name = here.partial.split(".", 1)[0]
+    entity_type = ctx.variable_type(name) if name in ctx.variable_names() else None
+    if entity_type:
+        for attribute in ctx.attributes_of(entity_type):
+            yield f"{name}.{attribute}", "attribute"
+
+
+def _locations(here, names):
+    if here.previous == "_APPLY":
+        for name in here.context.analytics_names():
+            yield (name if "://" in name else f"python://{name}"), "analytics"
+        return
+    if here.previous == "_FROM":
+        for uri in here.context.data_source_uris():
+            yield uri, "datasource"
+    if here.partial.startswith("file://") or "/" in here.partial:
+        yield from _paths(here.partial)
+
+
+def _paths(partial):
+    """Directory entries completing a path or file:// URI; directories end with /."""
+    scheme = "file://" if partial.startswith("file://") else ""
+    path = partial[len(scheme):] or ("/" if scheme else "")
+    directory, _, base = path.rpartition("/")
+    directory = directory + "/" if "/" in path else ""
+    try:
+        entries = sorted(os.scandir(os.path.expanduser(directory or ".")), key=lambda e: e.name)
+    except OSError:
+        return
+    for entry in entries[:_MAX_PATHS]:
+        if entry.name.startswith(".") and not base.startswith("."):
+            continue
+        try:
+            slash = "/" if entry.is_dir() else ""
+        except OSError:
+            slash = ""
+        yield f"{scheme}{directory}{entry.name}{slash}", "path"
+
+
+_PRODUCERS = {
+    "VARIABLE": _variables,
+    "ENTITY_TYPE": _entity_types,
+    "ATTRIBUTE": _attributes,
+    "ATTR_PATH": _attributes,
+    "VAR_ATTR": _variable_attributes,
+    "URI": _locations,
+    "PATH": _locations,
+}
+
+
+def _entity_type_in_context(here):
+    """The entity type whose attributes fit here: GET/FIND's type, or the type of the
+    variable the statement works on (DISP/SORT/GROUP/expressions; JOIN's first or second)."""
+    tokens = here.statement
+    if len(tokens) >= 2 and tokens[0].type == "VARIABLE" and str(tokens[1]) == "=":
+        tokens = tokens[2:]
+    if not tokens:
+        return None
+    if tokens[0].type in ("_GET", "_FIND"):
+        return next((str(t) for t in tokens if t.type == "ENTITY_TYPE"), None)
+    variables = [str(t) for t in tokens if t.type == "VARIABLE"]
+    if not variables:
+        return None
+    which = 0
+    if tokens[0].type == "_JOIN":
+        after_by = [t for t in tokens if t.type == "_BY"]
+        if after_by:
+            which = min(1, sum(1 for t in tokens[tokens.index(after_by[0]):] if str(t) == ","))
+    variable = variables[min(which, len(variables) - 1)]
+    return here.context.variable_type(variable)
+
+
+# ------------------------------------------------------------------ inspection
+
+
+KEYWORD_SYNTAX = {
+    "GET": "[var =] GET <entity-type> [FROM <uri | path | var>] [WHERE <pattern>] "
+           "[START <time> STOP <time> | LAST <n> <unit>] [LIMIT <n>]",
+    "FIND": "[var =] FIND <entity-type> <relation> [BY] <var> [WHERE <pattern>] "
+            "[START <time> STOP <time> | LAST <n> <unit>] [LIMIT <n>]",
+    "NEW": "[var =] NEW [<entity-type>] [<JSON object or string>, ...]",
+    "LOAD": "[var =] LOAD <path> [AS <entity-type>]",
+    "SAVE": "SAVE <var> TO <path>",
+    "SORT": "[var =] SORT <var> BY <attribute> [ASC | DESC]   or, in an expression, SORT BY <attribute>",
+    "GROUP": "[var =] GROUP <var> BY <attribute | BIN(attribute, n [unit])>, ... "
+             "[WITH <COUNT|SUM|MIN|MAX|AVG|NUNIQUE>(<attribute>) [AS <name>], ...]",
+    "JOIN": "[var =] JOIN <var>, <var> [BY <attribute>, <attribute>]",
+    "APPLY": "APPLY <python://name> ON <var>, ... [WITH <name>=<value>, ...]",
+    "DISP": "DISP <var> [WHERE <pattern>] [ATTR <attribute>, ...] [SORT BY <attribute> [ASC|DESC]] "
+            "[LIMIT <n>] [OFFSET <n>]",
+    "INFO": "INFO <var>",
+    "EXPLAIN": "EXPLAIN <var>",
+    "FROM": "GET <entity-type> FROM <uri | path | var>",
+    "WHERE": "... WHERE <attribute> <operator> <value> [AND | OR ...]",
+    "ATTR": "DISP <var> ATTR <attribute>, ...",
+    "LIMIT": "... LIMIT <n>",
+    "OFFSET": "DISP <var> ... OFFSET <n>",
+    "START": "... START <time> STOP <time>   (ISO 8601 UTC, e.g. 2022-11-11T15:05:00Z)",
+    "STOP": "... START <time> STOP <time>   (ISO 8601 UTC, e.g. 2022-11-11T15:05:00Z)",
+    "LAST": "... LAST <n> <DAYS | HOURS | MINUTES | SECONDS>",
+    "BY": "SORT <var> BY <attribute> | GROUP <var> BY ... | FIND <type> <relation> BY <var>",
+    "WITH": "GROUP ... WITH <aggregation>, ... | APPLY ... WITH <name>=<value>, ...",
+    "BIN": "GROUP <var> BY BIN(<attribute>, <n> [DAYS | HOURS | MINUTES | SECONDS])",
+    "AS": "LOAD <path> AS <entity-type> | <aggregation>(<attribute>) AS <name>",
+    "TO": "SAVE <var> TO <path>",
+    "ON": "APPLY <python://name> ON <var>, ...",
+    "AND": "<comparison> AND <comparison>",
+    "OR": "<comparison> OR <comparison>",
+    "NOT": "<attribute> NOT <operator> <value>",
+    "IN": "<attribute> IN (<value>, ...)",
+    "LIKE": "<attribute> LIKE '<pattern with % and _>'",
+    "MATCHES": "<attribute> MATCHES '<regular expression>'",
+    "ISSUBSET": "<attribute> ISSUBSET '<CIDR>'",
+    "ISSUPERSET": "<attribute> ISSUPERSET '<CIDR>'",
+    "ASC": "SORT ... BY <attribute> ASC",
+    "DESC": "SORT ... BY <attribute> DESC",
+    "TIMESTAMPED": "TIMESTAMPED(<var>): each record with its first_observed time",
+    "ADDOBSID": "ADDOBSID(<var>): each record with its observed-data id",
+    "RECORDS": "RECORDS(<var>): the raw records of a variable",
+}
+for _word in ("CREATED", "ACCEPTED", "CONTAINED", "LINKED", "LOADED", "OWNED"):
+    KEYWORD_SYNTAX[_word] = f"FIND <entity-type> {_word} [BY] <var>"
+for _word in ("COUNT", "SUM", "MIN", "MAX", "AVG", "NUNIQUE"):
+    KEYWORD_SYNTAX[_word] = f"GROUP <var> BY <attribute> WITH {_word}(<attribute>) [AS <name>]"
+
+_WORD = re.compile(r"[A-Za-z0-9_]*")
+
+
+def word_at(code: str, cursor_pos: int | None) -> tuple:
+    """The identifier under (or just before) the cursor: (word, start, end)."""
+    cursor_pos = len(code) if cursor_pos is None else max(0, min(cursor_pos, len(code)))
+    start = cursor_pos
+    while start > 0 and (code[start - 1].isalnum() or code[start - 1] == "_"):
+        start -= 1
+    end = _WORD.match(code, cursor_pos).end()
+    return code[start:end], start, end
+
+
+def keyword_syntax(word: str) -> str | None:
+    """The syntax line of a keyword (any case), or None."""
+    return KEYWORD_SYNTAX.get(word.upper())

@@ -1,0 +1,205 @@
+"""The Kestrel Session: an isolated, stateful runtime for a huntflow.
+
+It only wires the stages: parse -> check -> run the command -> commit the
+variable.  A statement that fails commits nothing and removes the views it
+had started, so earlier variables keep their contents.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import uuid
+from contextlib import AbstractContextManager
+from datetime import datetime, timezone
+
+import pandas as pd
+
+from . import runtime
+from .analytics import AnalyticsManager
+from .commands import HANDLERS
+from .commands.base import Context
+from .config import load_config
+from .errors import KestrelError, KestrelInternalError, VariableNotFound
+from .results import VariableSummary
+from .semantics import KNOWN_ENTITY_TYPES, check_variables
+from .sources import DataSourceManager
+from .store import Store
+from .symbols import SymbolTable, Variable
+from .syntax import ast
+from .syntax.parser import parse
+
+log = logging.getLogger(__name__)
+
+
+class Session(AbstractContextManager):
+    """See ../shared/spec/000 and 001: the documented Session API."""
+
+    def __init__(self, session_id=None, runtime_dir=None, store_path=None, debug_mode=False):
+        self.session_id = session_id or str(uuid.uuid4())
+        self.debug_mode = debug_mode
+        self.runtime_directory_is_owned_by_upper_layer = runtime_dir is not None
+        self.runtime_directory = runtime.prepare(runtime_dir, self.session_id, debug_mode)
+        self.log_path, self._log_handler = runtime.start_log(self.runtime_directory, debug_mode)
+        self.config = load_config()
+        location = store_path or os.path.join(self.runtime_directory, "local.db")
+        self._store = Store(location, self.session_id.replace("-", "_"))
+        self.store = self._store.fp
+        self.symtable = SymbolTable()
+        self.data_source_manager = DataSourceManager(self.config)
+        self.analytics_manager = AnalyticsManager()
+        self._restore_variables()
+        self._closed = False
+
+    # ------------------------------------------------------------ lifecycle
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def close(self):
+        """Close the store; remove the runtime directory unless debugging or not ours."""
+        if self._closed:
+            return
+        self._closed = True
+        self._store.close()
+        runtime.stop_log(self._log_handler)
+        if not (self.debug_mode or self.runtime_directory_is_owned_by_upper_layer):
+            runtime.remove(self.runtime_directory)
+
+    def _restore_variables(self):
+        """Variables of a reopened store (store_path) come back, newest definition winning."""
+        for row in self._store.views():
+            appdata = row.get("appdata")
+            if not appdata:
+                continue
+            try:
+                variable = Variable.from_appdata(json.loads(appdata))
+            except (ValueError, TypeError):
+                continue
+            current = self.symtable.get(variable.name)
+            if current is None or current.version < variable.version:
+                self.symtable[variable.name] = variable
+            self.symtable.counter = max(self.symtable.counter, variable.version)
+
+    # ------------------------------------------------------------ execution
+
+    def parse(self, codeblock):
+        """The statements of a code block as dicts (`command` names the statement)."""
+        return [stmt.to_dict() for stmt in parse(codeblock)]
+
+    def execute(self, codeblock):
+        """Run a code block; returns the outputs (Result objects) of its statements."""
+        outputs = []
+        for stmt in parse(codeblock):
+            outputs.extend(self._run(stmt, codeblock))
+        return outputs
+
+    def _run(self, stmt, codeblock):
+        check_variables(stmt, self.symtable, codeblock)
+        ctx = Context(self._store, self.symtable, self.data_source_manager,
+                      self.analytics_manager, self.config, codeblock, datetime.now(timezone.utc))
+        started = time.monotonic()
+        log.info("executing: %s", codeblock[stmt.span.start_pos:stmt.span.end_pos])
+        try:
+            outcome = HANDLERS[type(stmt)](stmt, ctx)
+            if outcome.variable is not None:
+                self._store.set_appdata(outcome.variable.view, outcome.variable.to_appdata())
+        except BaseException as err:
+            for view in reversed(ctx.created_views):
+                self._store.drop(view)
+            if isinstance(err, KestrelError):
+                raise err.at(stmt.span, codeblock)
+            if not isinstance(err, Exception):
+                raise  # KeyboardInterrupt, SystemExit: nothing committed
+            log.exception("internal error")
+            raise KestrelInternalError(
+                f"{type(err).__name__}: {err} (details in {self.log_path})"
+            ).at(stmt.span, codeblock) from err
+        results = list(outcome.results)
+        if outcome.variable is not None:
+            self.symtable[outcome.variable.name] = outcome.variable
+            summary = self.variable_summary(outcome.variable.name)
+            summary.seconds = time.monotonic() - started
+            summary.command = stmt.command
+            if not summary.entities:
+                summary.notes.append(f"{outcome.variable.name} is empty: nothing matched")
+            results.append(summary)
+        return results
+
+    # ------------------------------------------------------------ variables
+
+    def _variable(self, name) -> Variable:
+        if name not in self.symtable:
+            defined = ", ".join(sorted(self.symtable)) or "none yet"
+            raise VariableNotFound(f'variable "{name}" is not defined (defined: {defined})')
+        return self.symtable[name]
+
+    def get_variable_names(self):
+        return list(self.symtable)
+
+    def get_variable(self, var_name, deref=True):
+        """The entities of a variable as a list of dicts (references followed when deref)."""
+        variable = self._variable(var_name)
+        if deref:
+            return self._store.rows(variable.view)
+        return self.store.lookup(variable.view, cols="*")
+
+    def create_variable(self, var_name, objects, object_type=None):
+        """NEW from Python objects: a list of dicts, or of strings with object_type."""
+        stmt = ast.New(output_var=var_name, entity_type=object_type, data=tuple(objects))
+        return self._run(stmt, f"NEW {object_type or ''} (from Python)")
+
+    def variable_version(self, name) -> int:
+        variable = self.symtable.get(name)
+        return variable.version if variable else 0
+
+    def variable_summary(self, name) -> VariableSummary:
+        variable = self._variable(name)
+        return VariableSummary(
+            name=name, entity_type=variable.entity_type,
+            entities=self._store.count(variable.view),
+            records=self._store.record_count(variable.view),
+        )
+
+    def variable_dataframe(self, name, limit=None) -> pd.DataFrame:
+        """A variable as a DataFrame, for hunters who continue in pandas."""
+        return pd.DataFrame(self._store.rows(self._variable(name).view, limit=limit))
+
+    # ------------------------------------------------------------ completion context
+
+    def variable_names(self):
+        return sorted(self.symtable)
+
+    def variable_type(self, name):
+        variable = self.symtable.get(name)
+        return variable.entity_type if variable else None
+
+    def entity_types(self):
+        return sorted(KNOWN_ENTITY_TYPES | {t for t in self._store.types() if t != "identity"}
+                      - {"observed-data"})
+
+    def attributes_of(self, entity_type):
+        return sorted(c for c in self._store.type_columns(entity_type) if c != "id")
+
+    def data_source_uris(self):
+        return self.data_source_manager.uris()
+
+    def analytics_names(self):
+        return self.analytics_manager.names()
+
+    def complete(self, code, cursor_pos=None):
+        from .completion import complete
+
+        return complete(code, len(code) if cursor_pos is None else cursor_pos, self)
+
+    def is_complete(self, code):
+        from .completion import is_complete
+
+        return is_complete(code)
+
+    def do_complete(self, code, cursor_pos):
+        """Suggested strings to complete the code at cursor_pos (documented API)."""
+        return self.complete(code, cursor_pos).matches

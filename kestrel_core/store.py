@@ -1,0 +1,314 @@
+"""The only module that talks to firepit.
+
+A Kestrel variable is a firepit view; every statement writes a new, uniquely
+named view, so redefining a variable never disturbs views built on its old
+value, and a failed statement leaves nothing behind (`drop`).  Time windows
+are applied here because firepit ignores START/STOP.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from contextlib import contextmanager
+from datetime import datetime
+
+import firepit
+from firepit.exceptions import (
+    DatabaseMismatch,
+    IncompatibleType,
+    InvalidAttr,
+    InvalidStixPath,
+    StixPatternError,
+    UnknownViewname,
+)
+from firepit.query import (
+    BinnedColumn,
+    Column,
+    Count,
+    Filter,
+    Join,
+    Limit,
+    Offset,
+    Order,
+    Predicate,
+    Projection,
+    Query,
+    Table,
+    Unique,
+)
+
+from .errors import StoreError, UnknownAttribute
+
+log = logging.getLogger(__name__)
+
+FIREPIT_ERRORS = (DatabaseMismatch, IncompatibleType, InvalidAttr, InvalidStixPath,
+                  StixPatternError, UnknownViewname)
+
+
+@contextmanager
+def store_errors(action: str):
+    """firepit and database exceptions -> StoreError naming what was being done."""
+    try:
+        yield
+    except StoreError:
+        raise
+    except UnknownAttribute:
+        raise
+    except FIREPIT_ERRORS as err:
+        raise StoreError(f"{action}: {err}") from err
+    except Exception as err:  # database driver errors (sqlite3, psycopg2)
+        if type(err).__module__.split(".")[0] in ("sqlite3", "psycopg2", "firepit"):
+            raise StoreError(f"{action}: {err}") from err
+        raise
+
+
+class Store:
+    def __init__(self, location: str, session_id: str):
+        self.location = location
+        self.session_id = session_id
+        with store_errors(f"cannot open the store at {redact(location)}"):
+            self.fp = firepit.get_storage(location, session_id)
+
+    def close(self):
+        self.fp.close()
+
+    # ------------------------------------------------------------ names
+
+    @staticmethod
+    def new_view_name(variable: str) -> str:
+        return f"{variable}__{uuid.uuid4().hex[:10]}"
+
+    def drop(self, view: str):
+        """Remove a view a failed statement may have left (ignores missing ones)."""
+        try:
+            self.fp.remove_view(view)
+        except Exception as err:  # cleanup must never mask the real error
+            log.debug("drop %s: %s", view, err)
+
+    def views(self) -> list:
+        return self.fp.get_view_data()
+
+    def set_appdata(self, view: str, data: dict):
+        with store_errors("cannot record variable metadata"):
+            self.fp.set_appdata(view, json.dumps(data))
+
+    # ------------------------------------------------------------ ingest and extract
+
+    def ingest(self, query_id: str, bundles: list):
+        """Cache STIX bundles (dicts) under `query_id`."""
+        if not bundles:
+            return
+        with store_errors("cannot store the data"):
+            self.fp.cache(query_id, bundles)
+
+    def extract(self, view: str, entity_type: str, query_id: str, pattern: str | None):
+        """A view of the `entity_type` entities in `query_id` that match `pattern`."""
+        if entity_type not in self.fp.types():
+            self.empty_view(view, entity_type)
+            return
+        with store_errors(f"cannot select {entity_type} entities"):
+            self.fp.extract(view, entity_type, query_id, pattern or "")
+
+    def filter(self, view: str, entity_type: str, input_view: str, pattern: str):
+        with store_errors("cannot filter"):
+            self.fp.filter(view, entity_type, input_view, pattern)
+
+    def empty_view(self, view: str, entity_type: str):
+        """A variable with no entities (e.g. a GET that matched nothing)."""
+        with store_errors("cannot create an empty variable"):
+            if entity_type not in self.fp.types():
+                self.fp._create_table(entity_type, {"id": "TEXT UNIQUE"})
+            self._create_view(view, f'SELECT * FROM "{entity_type}" WHERE 1 = 0', entity_type)
+
+    def _create_view(self, view: str, select: str, entity_type: str, deps=None):
+        cursor = self.fp._execute("BEGIN;")
+        self.fp._create_view(view, select, entity_type, deps=deps, cursor=cursor)
+        self.fp.connection.commit()
+        cursor.close()
+
+    def _has_table(self, name: str) -> bool:
+        try:
+            self.fp._query(f'SELECT 1 FROM "{name}" LIMIT 1').fetchall()
+            return True
+        except Exception:
+            self.fp.connection.rollback()
+            return False
+
+    def load(self, view: str, objects: list, entity_type: str | None):
+        with store_errors("cannot load the objects"):
+            return self.fp.load(view, objects, sco_type=entity_type, preserve_ids=True)
+
+    def restrict_to_window(self, view: str, entity_type: str, input_view: str, start, stop):
+        """Entities of `input_view` seen in records with start <= first_observed < stop."""
+        query = Query([
+            Table(input_view),
+            Join("__contains", "id", "=", "target_ref"),
+            Join("observed-data", "source_ref", "=", "id"),
+            Filter([Predicate("first_observed", ">=", iso(start))]),
+            Filter([Predicate("first_observed", "<", iso(stop))]),
+            Projection([Column("*", input_view)]),
+            Unique(),
+        ])
+        with store_errors("cannot apply the time range"):
+            self.fp.assign_query(view, query, sco_type=entity_type)
+
+    # ------------------------------------------------------------ reading
+
+    def count(self, view: str) -> int:
+        with store_errors("cannot count entities"):
+            return self.fp.count(view)
+
+    def record_count(self, view: str) -> int:
+        """How many observations (records) hold the view's entities."""
+        query = Query([
+            Table(view),
+            Join("__contains", "id", "=", "target_ref"),
+            Projection([Column("source_ref", "__contains")]),
+            Unique(),
+            Count(),
+        ])
+        try:
+            row = self.fp.run_query(query).fetchone()
+        except Exception:  # views without records (NEW, LOAD, GROUP) have none
+            return 0
+        return int(list(row.values())[0]) if row else 0
+
+    def columns(self, view: str) -> list:
+        with store_errors("cannot read attributes"):
+            return self.fp.columns(view)
+
+    def type_columns(self, entity_type: str) -> list:
+        if entity_type not in self.fp.types():
+            return []
+        return [c["name"] for c in self.fp.schema(entity_type)]
+
+    def types(self) -> list:
+        return self.fp.types()
+
+    def time_range(self, view: str):
+        """(first, last) observation times of the view's records, or None."""
+        try:
+            summary = self.fp.summary(view)
+        except Exception:
+            return None
+        if not summary.get("first_observed"):
+            return None
+        return (summary["first_observed"], summary["last_observed"])
+
+    def rows(self, view: str, columns=None, limit=None, offset=None) -> list:
+        with store_errors("cannot read entities"):
+            return self.fp.lookup(view, cols=columns or "*", limit=limit, offset=offset)
+
+    def values(self, view: str, attribute: str) -> list:
+        with store_errors(f"cannot read {attribute}"):
+            return [v for v in self.fp.values(attribute, view) if v is not None]
+
+    def timestamped(self, view: str, limit=None) -> list:
+        with store_errors("cannot read timestamps"):
+            return self.fp.timestamped(view, limit=limit)
+
+    def with_observation_ids(self, view: str, limit=None) -> list:
+        with store_errors("cannot read observation ids"):
+            return self.fp.extract_observeddata_attribute(view, "id", limit=limit)
+
+    def records(self, view: str, limit=None) -> list:
+        query = Query([
+            Table(view),
+            Join("__contains", "id", "=", "target_ref"),
+            Join("observed-data", "source_ref", "=", "id"),
+            Projection([Column("*", "observed-data")]),
+            Unique(),
+        ])
+        if limit:
+            query.append(Limit(limit))
+        with store_errors("cannot read records"):
+            return self.fp.run_query(query).fetchall()
+
+    # ------------------------------------------------------------ deriving views
+
+    def refine(self, view: str, entity_type: str, input_view: str, sort_by=None,
+               ascending=True, limit=None, offset=None):
+        """A view of `input_view` sorted and/or sliced."""
+        query = Query([Table(input_view)])
+        if sort_by:
+            query.append(Order([(sort_by, Order.ASC if ascending else Order.DESC)]))
+        if limit is not None:
+            query.append(Limit(limit))
+        if offset:
+            query.append(Offset(offset))
+        with store_errors("cannot sort or slice"):
+            self.fp.assign_query(view, query, sco_type=entity_type)
+
+    def merge(self, view: str, input_views: list):
+        with store_errors("cannot merge"):
+            self.fp.merge(view, input_views)
+
+    def join(self, view: str, left: str, left_on: str, right: str, right_on: str):
+        with store_errors("cannot join"):
+            self.fp.join(view, left, left_on, right, right_on)
+
+    def group(self, view: str, input_view: str, by: list, aggregations: list):
+        keys = [BinnedColumn(k.attribute, k.size, (k.unit or "").lower() or None)
+                if not isinstance(k, str) else k for k in by]
+        with store_errors("cannot group"):
+            self.fp.group(view, input_view, keys, aggregations)
+
+    def related(self, view: str, entity_type: str, input_view: str, links: list):
+        """Entities of `entity_type` linked to `input_view` by any of `links`.
+
+        A link is (ref_name, direction): direction "out" means the input
+        entity holds the reference (input.ref -> result.id), "in" means the
+        result holds it (result.ref -> input.id).  `_refs` lists live in
+        firepit's `__reflist` table, single `_ref`s are columns.
+        """
+        if entity_type not in self.fp.types():
+            self.empty_view(view, entity_type)
+            return
+        selects = []
+        for ref_name, direction in links:
+            selects.extend(self._link_select(entity_type, input_view, ref_name, direction))
+        if not selects:
+            self.empty_view(view, entity_type)
+            return
+        union = " UNION ".join(selects)
+        with store_errors("cannot find related entities"):
+            self._create_view(view, f'SELECT * FROM "{entity_type}" WHERE "id" IN ({union})',
+                              entity_type, deps=[input_view])
+
+    def _link_select(self, entity_type, input_view, ref_name, direction):
+        if ref_name.endswith("_refs"):
+            if not self._has_table("__reflist"):
+                return []
+            source, target = ("source_ref", "target_ref")
+            if direction == "in":
+                source, target = target, source
+            return [f'SELECT r."{target}" FROM "__reflist" r JOIN "{input_view}" v'
+                    f' ON r."{source}" = v."id" WHERE r."ref_name" = \'{ref_name}\'']
+        if direction == "out":
+            if ref_name not in self.fp.columns(input_view):
+                return []
+            return [f'SELECT v."{ref_name}" FROM "{input_view}" v']
+        if ref_name not in self.type_columns(entity_type):
+            return []
+        return [f'SELECT t."id" FROM "{entity_type}" t JOIN "{input_view}" v'
+                f' ON t."{ref_name}" = v."id"']
+
+
+def iso(moment) -> str:
+    if isinstance(moment, datetime):
+        from .syntax.ast import format_timestamp
+
+        return format_timestamp(moment)
+    return moment
+
+
+def redact(location: str) -> str:
+    """A store URL without its password."""
+    if "://" in location and "@" in location:
+        scheme, rest = location.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}"
+    return location
