@@ -41,6 +41,8 @@ _KEYWORD_END = "(?![A-Za-z0-9_])"
 _LITERALS = {"TRUE": "true", "FALSE": "false", "NULL": "null"}
 _TERMINAL_KIND = {"RELATION": "relation", "AGG_FUNC": "function", "TRANSFORM": "function"}
 _MAX_PATHS = 500
+# Clauses a statement takes at most once.
+_ONCE = {"_FROM", "_WHERE", "_ATTR", "_SORT", "_LIMIT", "_OFFSET", "_START", "_LAST"}
 
 
 def complete(code: str, cursor_pos: int | None, context) -> Completion:
@@ -60,8 +62,13 @@ def complete(code: str, cursor_pos: int | None, context) -> Completion:
     at_line_start = not line_before.strip()
     producers = {}
     for name in sorted(here.parser.accepts()):
-        if name == "$END" or (not at_line_start and _starts_statement(here.parser, name)):
+        if name == "$END":
             continue
+        if _starts_statement(here.parser, name):
+            if not at_line_start:
+                continue  # a new statement starts on a new line
+        elif name in _ONCE and any(t.type == name for t in here.statement):
+            continue  # a clause given already
         producer = _PRODUCERS.get(name, _keywords)
         producers.setdefault(producer, []).append(name)
     found = {}
@@ -122,24 +129,17 @@ def _parse_prefix(text):
             offset += sum(len(each) + 1 for each in lines[:line])
             continue
         previous = tokens[-1].type if tokens else None
-        return parser, _statement_tokens(parser), previous
+        return parser, _statement_tokens(parser, tokens), previous
 
 
-def _statement_tokens(parser) -> list:
-    """Tokens of the unfinished statement: the value stack from its first token on.
-
-    Finished statements are reduced into trees at the bottom of the stack; the
-    current one always starts with a token (its keyword or variable).
-    """
-    stack = parser.parser_state.value_stack
-    first = next((i for i, item in enumerate(stack) if isinstance(item, Token)), len(stack))
-    tokens = []
-    for item in stack[first:]:
-        if isinstance(item, Tree):
-            tokens.extend(item.scan_values(lambda v: isinstance(v, Token)))
-        else:
-            tokens.append(item)
-    return tokens
+def _statement_tokens(parser, tokens) -> list:
+    """Tokens of the unfinished statement, from its first token (which is still on
+    the value stack: finished statements are reduced into trees below it) on."""
+    first = next((item for item in parser.parser_state.value_stack if isinstance(item, Token)), None)
+    if first is None:
+        return []
+    start = next((i for i, token in enumerate(tokens) if token is first), len(tokens))
+    return tokens[start:]
 
 
 def _starts_statement(parser, terminal) -> bool:
@@ -228,7 +228,8 @@ def _locations(here, names):
     if here.previous == "_FROM":
         for uri in here.context.data_source_uris():
             yield uri, "datasource"
-    if here.partial.startswith("file://") or "/" in here.partial:
+    if (here.partial.startswith(("file://", ".", "~")) or "/" in here.partial
+            or here.previous in ("_LOAD", "_TO")):
         yield from _paths(here.partial)
 
 

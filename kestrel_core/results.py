@@ -37,10 +37,12 @@ class VariableSummary(Result):
     seconds: float = 0.0
     command: str = ""
     notes: list = field(default_factory=list)
+    grouped: bool = False
 
     def to_text(self):
-        text = (f"{self.name}: {self.entities} {self.entity_type} entities "
-                f"in {self.records} records ({self.command.upper()}, {self.seconds:.2f} s)")
+        what = (f"{self.entities} rows grouped from {self.entity_type}" if self.grouped else
+                f"{self.entities} {self.entity_type} entities in {self.records} records")
+        text = f"{self.name}: {what} ({self.command.upper()}, {self.seconds:.2f} s)"
         return "\n".join([text] + [f"note: {n}" for n in self.notes])
 
     def to_html(self):
@@ -56,7 +58,8 @@ class VariableSummary(Result):
     def to_dict(self):
         return {"kind": "variable", "name": self.name, "entity_type": self.entity_type,
                 "entities": self.entities, "records": self.records,
-                "seconds": self.seconds, "command": self.command, "notes": list(self.notes)}
+                "seconds": self.seconds, "command": self.command, "notes": list(self.notes),
+                "grouped": self.grouped}
 
 
 @dataclass

@@ -13,7 +13,9 @@ from .transform import evaluate
 
 
 def _shown_columns(columns, attrs):
-    """ATTR's columns, or every attribute but internal ids and references."""
+    """ATTR's columns, or every attribute but internal ids and references.
+
+    Rows are distinct: DISP shows each combination of values once."""
     if attrs:
         return list(attrs)
     return [c for c in columns if c != "id" and not c.endswith(("_ref", "_refs"))] or columns
@@ -29,8 +31,7 @@ def run(stmt, ctx):
         columns = ctx.store.columns(view)
         for attribute in expr.attrs:
             check_attribute(attribute, columns, expr.input, stmt, ctx.source_text)
-        total = ctx.store.count(view)
-        rows = ctx.store.rows(view, _shown_columns(columns, expr.attrs), cap, expr.offset)
+        rows = ctx.store.rows(view, _shown_columns(columns, expr.attrs))
     finally:
         for temporary in reversed(ctx.created_views[before:]):
             ctx.store.drop(temporary)
@@ -38,4 +39,8 @@ def run(stmt, ctx):
     frame = pd.DataFrame(rows, columns=_shown_columns(columns, expr.attrs))
     if not expr.attrs and len(frame):
         frame = frame.dropna(axis=1, how="all")  # attributes no shown entity has
-    return Outcome(results=[Table(frame, total=total - (expr.offset or 0))])
+    # the same entity seen in many records is one row to a hunter
+    frame = frame.astype(object).drop_duplicates(ignore_index=True)
+    start = expr.offset or 0
+    shown = frame.iloc[start:start + cap].reset_index(drop=True)
+    return Outcome(results=[Table(shown, total=max(0, len(frame) - start))])

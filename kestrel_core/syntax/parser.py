@@ -116,10 +116,9 @@ def syntax_error(err: UnexpectedInput, text: str) -> KestrelSyntaxError:
 
 
 def _at_end(text, expected):
-    lines = text.splitlines() or [""]
-    line, column = len(lines), len(lines[-1]) + 1
-    if text.endswith("\n"):
-        line, column = len(lines) + 1, 1
+    body = text.rstrip()
+    lines = body.splitlines() or [""]
+    line, column = len(lines), len(lines[-1]) + 1  # just after the last word
     return KestrelSyntaxError(
         "unexpected end of input: the statement is not finished",
         line=line, column=column, source=text, expected=expected_words(expected),
@@ -138,5 +137,8 @@ def _hint(expected) -> str | None:
     if "TIMESTAMP" in expected:
         return "time is ISO 8601 in UTC: START 2022-11-11T15:05:00Z STOP 2022-11-12T08:00:00Z"
     if expected == {"RELATION"}:
-        return "e.g. FIND process CREATED BY procs (parents), FIND network-traffic CREATED BY procs"
+        return ("e.g. FIND process CREATED procs (their parents), "
+                "FIND process CREATED BY procs (their children)")
+    if expected == {"EQUAL"}:
+        return "a statement starts with a command (GET, FIND, DISP, ...) or with `name =`"
     return None
