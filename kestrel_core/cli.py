@@ -23,7 +23,7 @@ def main(argv=None) -> int:
         return 1
     try:
         with Session(store_path=args.store, debug_mode=args.debug) as session:
-            for output in session.execute(text):
+            for output in session.execute_iter(text):
                 print(output.to_text())
                 print()
     except KestrelError as err:

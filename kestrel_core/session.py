@@ -92,10 +92,13 @@ class Session(AbstractContextManager):
 
     def execute(self, codeblock):
         """Run a code block; returns the outputs (Result objects) of its statements."""
-        outputs = []
+        return list(self.execute_iter(codeblock))
+
+    def execute_iter(self, codeblock):
+        """Run a code block, yielding each statement's outputs as soon as it finishes,
+        so a front end shows what succeeded before a later statement fails."""
         for stmt in parse(codeblock):
-            outputs.extend(self._run(stmt, codeblock))
-        return outputs
+            yield from self._run(stmt, codeblock)
 
     def _run(self, stmt, codeblock):
         check_variables(stmt, self.symtable, codeblock)

@@ -122,13 +122,13 @@ class ToAst(Transformer):
         return lambda out: ast.New(output_var=out, entity_type=entity_type, data=tuple(data))
 
     def load(self, children):
-        path = children[0]
+        path = str(children[0])
         entity_type = str(children[1]) if len(children) > 1 else None
         return lambda out: ast.Load(output_var=out, path=path, entity_type=entity_type)
 
     @v_args(meta=True)
     def save(self, meta, children):
-        return _with_span(ast.Save(input=str(children[0]), path=children[1]), meta)
+        return _with_span(ast.Save(input=str(children[0]), path=str(children[1])), meta)
 
     def sort(self, children):
         input_var, attribute = str(children[0]), str(children[1])
