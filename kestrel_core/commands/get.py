@@ -29,9 +29,10 @@ def run(stmt, ctx):
     else:
         pattern = to_stix(where, stmt.entity_type, window)
         body = to_stix(where, stmt.entity_type)
-        center_only = entity_types_in(where, stmt.entity_type) == {stmt.entity_type}
+        extended = entity_types_in(where, stmt.entity_type) != {stmt.entity_type}
         try:
-            result = ctx.sources.query(uri, stmt.entity_type, body, window, center_only)
+            result = ctx.sources.query(uri, stmt.entity_type, body, window,
+                                       where if extended else None)
         except DataSourceError as err:
             raise err.at(stmt.span, ctx.source_text)
         native = result.native_queries

@@ -35,8 +35,9 @@ class DataSourceManager:
             raise DataSourceError(f'unknown data source scheme "{scheme}://" (known: {known})')
         return self.schemes[scheme]
 
-    def query(self, uri: str, entity_type: str, pattern: str, window, center_only: bool):
-        result = self.source_for(uri).query(uri, entity_type, pattern, window, center_only)
+    def query(self, uri: str, entity_type: str, pattern: str, window, where=None):
+        """Ask the source; `where` (an ECGP) asks for record-level matching of it."""
+        result = self.source_for(uri).query(uri, entity_type, pattern, window, where)
         self.last_uri = uri
         if uri not in self.used:
             self.used.append(uri)

@@ -3,7 +3,7 @@
 The bundle is read once per session (re-read when a file changes), its
 records are cut to the time window here (firepit ignores START/STOP), and
 records must match extended subgraphs (other entity types in the ECGP) as a
-whole, which stix2-matcher decides; the store then picks the center entities.
+whole (see match.py); the store then picks the center entities.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import requests
 
 from ..errors import DataSourceError
 from ..syntax.ast import parse_timestamp
+from .match import matches
 
 
 class BundleSource:
@@ -26,20 +27,26 @@ class BundleSource:
         self.timeout = config.http_timeout
         self._cache = {}
 
-    def query(self, uri, entity_type, pattern, window, center_only):
+    def query(self, uri, entity_type, pattern, window, where=None):
+        """Records of the bundle(s) in `window`; with `where`, only records matching it."""
         from . import QueryResult
 
-        records = []
+        records, shared = [], {}
         locations = self._locations(uri)
         for location in locations:
-            records.extend(self._records(location))
+            found, objects = self._records(location)
+            records.extend(found)
+            shared.update(objects)
         if window:
             start, stop = (parse_timestamp(t) if isinstance(t, str) else t for t in window)
             records = [r for r in records if _in_window(r, start, stop)]
-        if pattern and not center_only:
-            records = _matching(records, pattern)
-        bundle = {"type": "bundle", "id": "bundle--kestrel", "spec_version": "2.0",
-                  "objects": copy.deepcopy(records)}  # firepit's cache() consumes objects
+        if where is not None:
+            records = [r for r in records if matches(where, r, entity_type, shared)]
+        referenced = {ref for r in records for ref in r.get("object_refs", ())}
+        objects = records + [o for i, o in shared.items() if i in referenced]
+        spec = "2.1" if referenced else "2.0"
+        bundle = {"type": "bundle", "id": "bundle--kestrel", "spec_version": spec,
+                  "objects": copy.deepcopy(objects)}  # firepit's cache() consumes objects
         native = [f"read {len(locations)} bundle file(s) from {uri}; "
                   f"{len(records)} observations in the time range"]
         return QueryResult([bundle] if records else [], native)
@@ -71,9 +78,9 @@ class BundleSource:
             text = Path(location).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as err:
             raise DataSourceError(f"cannot read {location}: {err}") from None
-        records = self._parse(text, location)
-        self._cache[location] = (stamp, records)
-        return records
+        parsed = self._parse(text, location)
+        self._cache[location] = (stamp, parsed)
+        return parsed
 
     def _download(self, url):
         try:
@@ -95,15 +102,18 @@ class BundleSource:
         if not isinstance(objects, list):
             raise DataSourceError(f"{location} is not a STIX bundle (no list of objects)")
         records = [o for o in objects if isinstance(o, dict) and o.get("type") == "observed-data"]
+        shared = {o["id"]: o for o in objects
+                  if isinstance(o, dict) and o.get("type") != "observed-data" and "id" in o}
         for record in records:
             missing = [k for k in ("id", "first_observed", "last_observed") if k not in record]
-            if missing or not isinstance(record.get("objects"), dict):
-                what = ", ".join(missing) or "objects"
+            embedded = isinstance(record.get("objects"), dict)
+            if missing or not (embedded or isinstance(record.get("object_refs"), list)):
+                what = ", ".join(missing) or "objects (or object_refs)"
                 raise DataSourceError(
                     f"{location}: observed-data {record.get('id', '?')} lacks {what}")
         if objects and not records:
             raise DataSourceError(f"{location} holds no STIX observed-data objects")
-        return records
+        return records, shared
 
 
 def _in_window(record, start, stop):
@@ -114,14 +124,3 @@ def _in_window(record, start, stop):
             f"observed-data {record['id']} has a bad first_observed: {record['first_observed']}"
         ) from None
     return start <= first < stop
-
-
-def _matching(records, pattern):
-    """Records that match the whole pattern (extended subgraphs included)."""
-    from stix2matcher.matcher import Pattern
-
-    try:
-        compiled = Pattern(pattern)
-    except Exception as err:
-        raise DataSourceError(f"the pattern cannot be matched: {err}") from None
-    return [r for r in records if compiled.match([r])]
