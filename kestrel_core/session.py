@@ -148,7 +148,7 @@ class Session(AbstractContextManager):
         variable = self._variable(var_name)
         if deref:
             return self._store.rows(variable.view)
-        return self.store.lookup(variable.view, cols="*")
+        return self._store.raw_rows(variable.view)
 
     def create_variable(self, var_name, objects, object_type=None):
         """NEW from Python objects: a list of dicts, or of strings with object_type."""

@@ -39,7 +39,8 @@ from firepit.query import (
     Unique,
 )
 
-from .errors import StoreError, UnknownAttribute
+from .errors import StoreError
+from .syntax.ast import format_timestamp
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +53,6 @@ def store_errors(action: str):
     """firepit and database exceptions -> StoreError naming what was being done."""
     try:
         yield
-    except StoreError:
-        raise
-    except UnknownAttribute:
-        raise
     except FIREPIT_ERRORS as err:
         raise StoreError(f"{action}: {err}") from err
     except Exception as err:  # database driver errors (sqlite3, psycopg2)
@@ -198,8 +195,15 @@ class Store:
         return (summary["first_observed"], summary["last_observed"])
 
     def rows(self, view: str, columns=None, limit=None, offset=None) -> list:
+        """Entities as dicts; with no columns, every attribute plus those reached
+        through references (`binary_ref.name`, ...)."""
         with store_errors("cannot read entities"):
             return self.fp.lookup(view, cols=columns or "*", limit=limit, offset=offset)
+
+    def raw_rows(self, view: str) -> list:
+        """Entities as stored: references stay ids."""
+        with store_errors("cannot read entities"):
+            return self.fp.run_query(Query([Table(view)])).fetchall()
 
     def values(self, view: str, attribute: str) -> list:
         with store_errors(f"cannot read {attribute}"):
@@ -240,6 +244,25 @@ class Store:
             query.append(Offset(offset))
         with store_errors("cannot sort or slice"):
             self.fp.assign_query(view, query, sco_type=entity_type)
+
+    def transformed(self, view: str, input_view: str, transform: str, entity_type: str):
+        """TIMESTAMPED (adds first_observed), ADDOBSID (adds observation_id) or RECORDS
+        (the observed-data holding the entities) of `input_view`."""
+        if transform == "TIMESTAMPED":
+            query = self.fp.timestamped(input_view, run=False)
+        elif transform == "ADDOBSID":
+            query = self.fp.extract_observeddata_attribute(input_view, "id", run=False)
+        else:
+            query = Query([Table(input_view), Join("__contains", "id", "=", "target_ref"),
+                           Join("observed-data", "source_ref", "=", "id"),
+                           Projection([Column("*", "observed-data")]), Unique()])
+        with store_errors(f"cannot compute {transform}"):
+            self.fp.assign_query(view, query, sco_type=entity_type)
+
+    def update(self, view: str, rows: list):
+        """Write changed or added attributes of a view's entities back (matched by id)."""
+        with store_errors("cannot write attributes back"):
+            self.fp.reassign(view, rows)
 
     def merge(self, view: str, input_views: list):
         with store_errors("cannot merge"):
@@ -297,11 +320,7 @@ class Store:
 
 
 def iso(moment) -> str:
-    if isinstance(moment, datetime):
-        from .syntax.ast import format_timestamp
-
-        return format_timestamp(moment)
-    return moment
+    return format_timestamp(moment) if isinstance(moment, datetime) else moment
 
 
 def redact(location: str) -> str:

@@ -10,7 +10,7 @@ from .base import Outcome
 
 def run(stmt, ctx):
     variables = {name: ctx.var(name) for name in stmt.variables}
-    frames = {name: pd.DataFrame(ctx.store.rows(v.view)) for name, v in variables.items()}
+    frames = {name: pd.DataFrame(ctx.store.raw_rows(v.view)) for name, v in variables.items()}
     try:
         result = ctx.analytics.run(stmt.uri, frames, dict(stmt.arguments))
     except AnalyticsError as err:
@@ -20,5 +20,5 @@ def run(stmt, ctx):
             raise ctx.error(AnalyticsError, f"{stmt.uri} returned data for an unknown "
                             f"variable {name}", stmt)
         rows = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
-        ctx.store.fp.reassign(variables[name].view, rows)
+        ctx.store.update(variables[name].view, rows)
     return Outcome(results=[result.display] if result.display is not None else [])

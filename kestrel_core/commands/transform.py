@@ -10,20 +10,6 @@ from .narrow import narrow, resolve
 TRANSFORM_TYPES = {"RECORDS": "observed-data"}
 
 
-def transform_query(ctx, transform, view):
-    """The firepit query behind a transform of `view`."""
-    fp = ctx.store.fp
-    if transform == "TIMESTAMPED":
-        return fp.timestamped(view, run=False)
-    if transform == "ADDOBSID":
-        return fp.extract_observeddata_attribute(view, "id", run=False)
-    from firepit.query import Column, Join, Projection, Query, Table, Unique
-
-    return Query([Table(view), Join("__contains", "id", "=", "target_ref"),
-                  Join("observed-data", "source_ref", "=", "id"),
-                  Projection([Column("*", "observed-data")]), Unique()])
-
-
 def evaluate(ctx, stmt, name, expr):
     """(view, entity_type) for an expression, building views as needed."""
     source = ctx.var(expr.input)
@@ -31,8 +17,7 @@ def evaluate(ctx, stmt, name, expr):
     if expr.transform:
         transformed = ctx.new_view(name)
         entity_type = TRANSFORM_TYPES.get(expr.transform, entity_type)
-        ctx.store.fp.assign_query(transformed, transform_query(ctx, expr.transform, view),
-                                  sco_type=entity_type)
+        ctx.store.transformed(transformed, view, expr.transform, entity_type)
         view = transformed
     if expr.sort_by:
         check_attribute(expr.sort_by, ctx.store.columns(view), expr.input, stmt, ctx.source_text)
