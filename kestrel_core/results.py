@@ -67,8 +67,9 @@ class Table(Result):
     """Rows for DISP (and GROUP views): a DataFrame plus how many rows exist in all."""
 
     dataframe: pd.DataFrame
-    total: Optional[int] = None
+    total: Optional[int] = None   # rows in all, before LIMIT/OFFSET
     title: str = ""
+    offset: int = 0
 
     @property
     def shown(self) -> int:
@@ -77,8 +78,9 @@ class Table(Result):
     def _footer(self) -> str:
         total = self.total if self.total is not None else self.shown
         if total > self.shown:
-            return (f"showing {self.shown} of {total} rows "
-                    f"(use LIMIT n OFFSET m to see more)")
+            first, last = self.offset + 1, self.offset + self.shown
+            shown = f"rows {first}-{last}" if self.shown else "no rows"
+            return f"showing {shown} of {total} (use LIMIT n OFFSET m to see more)"
         return f"{total} rows"
 
     def to_text(self):
@@ -98,7 +100,8 @@ class Table(Result):
     def to_dict(self):
         frame = self.dataframe.astype(object).where(self.dataframe.notna(), None)
         return {"kind": "table", "title": self.title, "columns": list(frame.columns),
-                "rows": frame.to_dict(orient="records"), "total": self.total}
+                "rows": frame.to_dict(orient="records"), "total": self.total,
+                "offset": self.offset}
 
 
 @dataclass

@@ -67,6 +67,9 @@ class Store:
         self.session_id = session_id
         with store_errors(f"cannot open the store at {redact(location)}"):
             self.fp = firepit.get_storage(location, session_id)
+        if self.fp.dialect == "sqlite3":
+            # LIKE is case-sensitive in STIX and in PostgreSQL; make SQLite agree
+            self.fp.connection.execute("PRAGMA case_sensitive_like = ON")
 
     def close(self):
         self.fp.close()

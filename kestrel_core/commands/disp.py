@@ -43,4 +43,4 @@ def run(stmt, ctx):
     frame = frame.astype(object).drop_duplicates(ignore_index=True)
     start = expr.offset or 0
     shown = frame.iloc[start:start + cap].reset_index(drop=True)
-    return Outcome(results=[Table(shown, total=max(0, len(frame) - start))])
+    return Outcome(results=[Table(shown, total=len(frame), offset=start)])
