@@ -14,6 +14,7 @@ from .errors import KestrelError
 CONFIG_ENV = "KESTREL_CONFIG"
 USER_FILE = Path("~/.config/kestrel/kestrel.yaml")
 ENV_OVERRIDES = {"disp_rows": "KESTREL_DISP_ROWS"}
+BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 
 
 @dataclass(frozen=True)
@@ -31,29 +32,48 @@ def user_config_path() -> Path:
 
 def load_config() -> Config:
     text = resources.files("kestrel").joinpath("config/defaults.yaml").read_text()
-    values = yaml.safe_load(text)
+    values = {key: (value, "the defaults") for key, value in yaml.safe_load(text).items()}
     path = user_config_path()
     if path.is_file():
-        try:
-            values.update(yaml.safe_load(path.read_text()) or {})
-        except yaml.YAMLError as err:
-            raise KestrelError(f"cannot read the configuration {path}: {err}") from None
+        values.update({k: (v, str(path)) for k, v in _read_user_file(path).items()})
+    elif os.environ.get(CONFIG_ENV):
+        raise KestrelError(f"{CONFIG_ENV} names {path}, which is not a file")
     for key, var in ENV_OVERRIDES.items():
         if os.environ.get(var):
-            values[key] = os.environ[var]
-    known = {f.name: f.type for f in fields(Config)}
-    unknown = set(values) - set(known)
+            values[key] = (os.environ[var], f"the environment variable {var}")
+    kinds = {f.name: f.type for f in fields(Config)}
+    unknown = sorted(set(values) - set(kinds))
     if unknown:
-        raise KestrelError(f"unknown configuration keys in {path}: {', '.join(sorted(unknown))}")
+        raise KestrelError(f"unknown configuration keys in {path}: {', '.join(unknown)} "
+                           f"(known: {', '.join(kinds)})")
+    return Config(**{key: _coerce(key, value, origin, kinds[key])
+                     for key, (value, origin) in values.items()})
+
+
+def _read_user_file(path: Path) -> dict:
     try:
-        return Config(**{k: _coerce(v, known[k]) for k, v in values.items()})
-    except (TypeError, ValueError) as err:
-        raise KestrelError(f"invalid configuration in {path}: {err}") from None
+        data = yaml.safe_load(path.read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        raise KestrelError(f"cannot read the configuration {path}: {err}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise KestrelError(f"the configuration {path} must be a mapping of keys to values")
+    return data
 
 
-def _coerce(value, type_name):
-    if type_name == "bool":
-        return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
-    if type_name == "int":
-        return int(value)
-    return value
+def _coerce(key, value, origin, kind):
+    try:
+        if kind == "bool":
+            if isinstance(value, bool):
+                return value
+            return BOOLEANS[str(value).strip().lower()]
+        if kind == "int" and not isinstance(value, bool):
+            return int(value)
+    except (KeyError, TypeError, ValueError):
+        pass
+    else:
+        if kind not in ("bool", "int"):
+            return value
+    expected = "true or false" if kind == "bool" else "a whole number"
+    raise KestrelError(f"configuration {key} in {origin} must be {expected}, not {value!r}")

@@ -41,11 +41,15 @@ class Session(AbstractContextManager):
         self.session_id = session_id or str(uuid.uuid4())
         self.debug_mode = debug_mode
         self.runtime_directory_is_owned_by_upper_layer = runtime_dir is not None
+        self.config = load_config()
         self.runtime_directory = runtime.prepare(runtime_dir, self.session_id, debug_mode)
         self.log_path, self._log_handler = runtime.start_log(self.runtime_directory, debug_mode)
-        self.config = load_config()
-        location = store_path or os.path.join(self.runtime_directory, "local.db")
-        self._store = Store(location, self.session_id.replace("-", "_"))
+        try:
+            location = store_path or os.path.join(self.runtime_directory, "local.db")
+            self._store = Store(location, self.session_id.replace("-", "_"))
+        except BaseException:
+            self._release_runtime()
+            raise
         self.store = self._store.fp
         self.symtable = SymbolTable()
         self.data_source_manager = DataSourceManager(self.config)
@@ -65,6 +69,9 @@ class Session(AbstractContextManager):
             return
         self._closed = True
         self._store.close()
+        self._release_runtime()
+
+    def _release_runtime(self):
         runtime.stop_log(self._log_handler)
         if not (self.debug_mode or self.runtime_directory_is_owned_by_upper_layer):
             runtime.remove(self.runtime_directory)
