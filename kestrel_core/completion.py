@@ -42,7 +42,7 @@ _LITERALS = {"TRUE": "true", "FALSE": "false", "NULL": "null"}
 _TERMINAL_KIND = {"RELATION": "relation", "AGG_FUNC": "function", "TRANSFORM": "function"}
 _MAX_PATHS = 500
 # Clauses a statement takes at most once.
-_ONCE = {"_FROM", "_WHERE", "_ATTR", "_SORT", "_LIMIT", "_OFFSET", "_START", "_LAST"}
+_ONCE = {"_FROM", "_WHERE", "_ATTR", "_SORT_BY", "_LIMIT", "_OFFSET", "_START", "_LAST"}
 
 
 def complete(code: str, cursor_pos: int | None, context) -> Completion:
@@ -91,7 +91,8 @@ def is_complete(code: str) -> str:
         if isinstance(err, UnexpectedToken) and err.token.type == "$END":
             return "incomplete"
         rest = code[err.pos_in_stream:] if err.pos_in_stream is not None else ""
-        if re.match(r"[rRtT]?['\"]", rest) and not _STRINGS.match(rest) and "\n" not in rest.rstrip():
+        opened = re.match(r"[rRtT]?['\"]", rest) and not _STRINGS.match(rest)
+        if opened and "\n" not in rest.rstrip():
             return "incomplete"  # a string opened on the last line
         return "invalid"
 
@@ -135,7 +136,8 @@ def _parse_prefix(text):
 def _statement_tokens(parser, tokens) -> list:
     """Tokens of the unfinished statement, from its first token (which is still on
     the value stack: finished statements are reduced into trees below it) on."""
-    first = next((item for item in parser.parser_state.value_stack if isinstance(item, Token)), None)
+    stack = parser.parser_state.value_stack
+    first = next((item for item in stack if isinstance(item, Token)), None)
     if first is None:
         return []
     start = next((i for i, token in enumerate(tokens) if token is first), len(tokens))
@@ -169,7 +171,8 @@ def keyword_words(terminal: str) -> tuple:
     body = pattern.value[: -len(_KEYWORD_END)]
     regex = re.compile(pattern.to_regexp(), re.IGNORECASE)
     words = []
-    for word in re.findall(r"[A-Za-z]{2,}", body):
+    found = re.findall(r"[A-Za-z]{2,}", body)
+    for word in found + [" ".join(found)]:  # "SORT BY" is one keyword of two words
         for form in (word.upper(), word.upper() + "S"):
             if regex.fullmatch(form) and form not in words:
                 words.append(form)
@@ -297,7 +300,9 @@ KEYWORD_SYNTAX = {
     "NEW": "[var =] NEW [<entity-type>] [<JSON object or string>, ...]",
     "LOAD": "[var =] LOAD <path> [AS <entity-type>]",
     "SAVE": "SAVE <var> TO <path>",
-    "SORT": "[var =] SORT <var> BY <attribute> [ASC | DESC]   or, in an expression, SORT BY <attribute>",
+    "SORT": "[var =] SORT <var> BY <attribute> [ASC | DESC]   "
+            "or, in an expression, SORT BY <attribute>",
+    "SORT BY": "DISP <var> SORT BY <attribute> [ASC | DESC]  (also in `v2 = v1 SORT BY ...`)",
     "GROUP": "[var =] GROUP <var> BY <attribute | BIN(attribute, n [unit])>, ... "
              "[WITH <COUNT|SUM|MIN|MAX|AVG|NUNIQUE>(<attribute>) [AS <name>], ...]",
     "JOIN": "[var =] JOIN <var>, <var> [BY <attribute>, <attribute>]",

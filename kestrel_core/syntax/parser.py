@@ -57,7 +57,7 @@ def describe_terminal(name: str) -> str:
     if name in TERMINAL_WORDS:
         return TERMINAL_WORDS[name]
     if name.startswith("_"):
-        return name[1:]
+        return name[1:].replace("_", " ")
     pattern = PARSER.get_terminal(name).pattern
     if pattern.type == "str":
         return pattern.value

@@ -1,0 +1,164 @@
+"""The Kestrel Jupyter kernel: protocol glue between ipykernel and one Session.
+
+No language logic lives here: execution, completion, completeness and help are
+asked of the core (`kestrel.session`, `kestrel.completion`); `render` turns
+results into MIME bundles.
+"""
+
+from __future__ import annotations
+
+import atexit
+import html
+import logging
+import os
+import time
+from importlib.metadata import PackageNotFoundError, version
+
+from ipykernel.kernelbase import Kernel
+
+from kestrel.completion import Completion, is_complete, keyword_syntax, word_at
+from kestrel.errors import KestrelError
+from kestrel.results import VariableSummary
+from kestrel.session import Session
+
+from . import render
+
+log = logging.getLogger("kestrel.kernel")
+
+try:
+    VERSION = version("kestrel-huntbook")
+except PackageNotFoundError:  # running from a source tree
+    VERSION = "0"
+
+INTERRUPTED = "interrupted: the statement was cancelled; earlier variables are unchanged\n"
+
+
+class KestrelKernel(Kernel):
+    implementation = "kestrel"
+    implementation_version = VERSION
+    language = "kestrel"
+    language_version = "1"
+    language_info = {
+        "name": "kestrel",
+        "version": "1",
+        "mimetype": "text/x-kestrel",
+        "file_extension": ".hf",
+        "pygments_lexer": "kestrel",
+        "codemirror_mode": "kestrel",
+    }
+    banner = "Kestrel: threat hunting with huntflows"
+    help_links = [{"text": "Kestrel language",
+                   "url": "https://kestrel.readthedocs.io/en/stable/language/index.html"}]
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        debug = os.environ.get("KESTREL_DEBUG", "").lower() in ("1", "true", "yes")
+        # `self.session` is ipykernel's message session; the Kestrel one is `hunt`
+        self.hunt, self.startup_error = None, None
+        try:
+            self.hunt = Session(debug_mode=debug)
+        except KestrelError as err:  # e.g. a bad configuration: told in each cell, no dead kernel
+            self.startup_error = err
+        else:
+            atexit.register(self.hunt.close)
+
+    # ------------------------------------------------------------ execute
+
+    async def do_execute(self, code, silent, store_history=True, user_expressions=None,
+                         allow_stdin=False):
+        if self.hunt is None:
+            err = self.startup_error
+            return self._error_reply(type(err).__name__, str(err), silent)
+        started = time.monotonic()
+        before = {name: self.hunt.variable_version(name) for name in self.hunt.symtable}
+        results = []
+        try:
+            # each statement's output shows when it finishes, so a later error keeps it
+            for result in self.hunt.execute_iter(code):
+                results.append(result)
+                if not silent and not isinstance(result, VariableSummary):  # in the summary
+                    self._display(render.bundle(result))
+        except KeyboardInterrupt:
+            if not silent:
+                self._summary(results, before, started)  # statements before the cancelled one
+                self._stream("stderr", INTERRUPTED)
+            return {"status": "abort", "execution_count": self.execution_count}
+        except KestrelError as err:
+            if not silent:
+                self._summary(results, before, started)  # statements before the failing one
+            return self._error_reply(type(err).__name__, str(err), silent)
+        except Exception as err:  # a bug: one line for the hunter, details in the log
+            log.exception("kernel: internal error")
+            text = (f"KestrelInternalError: {type(err).__name__}: {err}\n"
+                    f"see the session log: {self.hunt.log_path}")
+            return self._error_reply("KestrelInternalError", text, silent)
+        if not silent:
+            self._summary(results, before, started)
+        return {"status": "ok", "execution_count": self.execution_count,
+                "payload": [], "user_expressions": {}}
+
+    def _error_reply(self, ename, text, silent):
+        lines = text.splitlines() or [ename]
+        evalue = lines[0].removeprefix(f"{ename}: ")
+        content = {"ename": ename, "evalue": evalue, "traceback": lines}
+        if not silent:
+            self.send_response(self.iopub_socket, "error", content)
+        return {"status": "error", "execution_count": self.execution_count, **content}
+
+    def _summary(self, results, before, started):
+        summaries = render.changed_variables(results, self.hunt, before)
+        if summaries:
+            self._display(render.summary_bundle(summaries, time.monotonic() - started))
+
+    def _display(self, content):
+        self.send_response(self.iopub_socket, "display_data", content)
+
+    def _stream(self, name, text):
+        self.send_response(self.iopub_socket, "stream", {"name": name, "text": text})
+
+    # ------------------------------------------------------------ complete, inspect
+
+    async def do_complete(self, code, cursor_pos):
+        cursor_pos = len(code) if cursor_pos is None else cursor_pos
+        if self.hunt is None:
+            found = Completion([], cursor_pos, cursor_pos, [])
+        else:
+            found = self.hunt.complete(code, cursor_pos)
+        types = [{"start": found.cursor_start, "end": found.cursor_end, "text": text, "type": kind}
+                 for text, kind in zip(found.matches, found.types)]
+        return {"status": "ok", "matches": found.matches, "cursor_start": found.cursor_start,
+                "cursor_end": found.cursor_end,
+                "metadata": {"_jupyter_types_experimental": types}}
+
+    async def do_is_complete(self, code):
+        status = self.hunt.is_complete(code) if self.hunt else is_complete(code)
+        if status == "incomplete":
+            return {"status": status, "indent": "    "}
+        return {"status": status}
+
+    async def do_inspect(self, code, cursor_pos, detail_level=0, omit_sections=()):
+        word, _, _ = word_at(code, cursor_pos)
+        data = {}
+        if word and self.hunt and word in self.hunt.symtable:
+            try:
+                data = render.variable_inspection(self.hunt, word)
+            except KestrelError as err:
+                data = {"text/plain": str(err)}
+        elif word and keyword_syntax(word):
+            syntax = keyword_syntax(word)
+            data = {"text/plain": f"{word.upper()}: {syntax}",
+                    "text/html": f"<b>{word.upper()}</b>: <code>{html.escape(syntax)}</code>"}
+        return {"status": "ok", "found": bool(data), "data": data, "metadata": {}}
+
+    # ------------------------------------------------------------ shutdown
+
+    async def do_shutdown(self, restart):
+        # This runs on the control thread, but the store's SQLite connection belongs
+        # to the main thread: close there, before the main loop stops (atexit as a net).
+        loop = getattr(self, "io_loop", None)
+        if self.hunt is not None and loop is not None:
+            loop.add_callback(self.hunt.close)
+        elif self.hunt is not None:
+            self.hunt.close()
+        return {"status": "ok", "restart": restart}
+

@@ -1,0 +1,71 @@
+"""Results -> Jupyter MIME bundles; the after-cell summary of variables.
+
+Presentation only: what a table or a summary holds is decided by the core
+(`kestrel.results`); here it becomes `text/html` + `text/plain`.
+"""
+
+from __future__ import annotations
+
+import html
+
+from kestrel.results import VariableSummary
+
+
+def bundle(result) -> dict:
+    """A display_data content for one Result."""
+    return {"data": {"text/html": result.to_html(), "text/plain": result.to_text()},
+            "metadata": {}}
+
+
+def summary_bundle(summaries: list, seconds: float) -> dict:
+    """One compact table of the variables a cell created or changed, and the cell's time.
+
+    A GROUP result holds rows, not entities: its type reads "process (grouped)", its
+    rows count as entities and it has no records."""
+    rows, lines, notes = [], [], []
+    for s in summaries:
+        kind = f"{s.entity_type} (grouped)" if s.grouped else s.entity_type
+        records = "" if s.grouped else str(s.records)
+        rows.append(
+            f"<tr><td>{html.escape(s.name)}</td><td>{html.escape(kind)}</td>"
+            f"<td>{s.entities}</td><td>{records}</td><td>{s.seconds:.2f} s</td></tr>")
+        counts = (f"{s.entities} rows grouped from {s.entity_type}" if s.grouped else
+                  f"{s.entity_type}, {s.entities} entities, {s.records} records")
+        lines.append(f"{s.name}: {counts}, {s.seconds:.2f} s")
+        notes.extend(s.notes)
+    footer = f"cell: {seconds:.2f} s"
+    text = "\n".join(lines + [f"note: {n}" for n in notes] + [footer])
+    markup = (
+        "<table class='kestrel-summary'><thead><tr><th>variable</th><th>type</th>"
+        "<th>entities</th><th>records</th><th>time</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>"
+        + "".join(f"<p class='kestrel-note'>{html.escape(n)}</p>" for n in notes)
+        + f"<p class='kestrel-footer'>{html.escape(footer)}</p>"
+    )
+    return {"data": {"text/html": markup, "text/plain": text},
+            "metadata": {"kestrel": {"summary": [s.to_dict() for s in summaries]}}}
+
+
+def changed_variables(results: list, session, before: dict) -> list:
+    """Summaries of the variables whose version differs from `before` (name -> version).
+
+    A statement's own VariableSummary (it knows the command and its time) wins
+    over a fresh one from the session.
+    """
+    from_results = {r.name: r for r in results if isinstance(r, VariableSummary)}
+    changed = [name for name in session.symtable
+               if session.variable_version(name) != before.get(name)]
+    return [from_results.get(name) or session.variable_summary(name) for name in changed]
+
+
+def variable_inspection(session, name: str) -> dict:
+    """Shift-tab on a variable: what it holds and its first rows."""
+    s = session.variable_summary(name)
+    head = (f"{s.name}: {s.entities} rows grouped from {s.entity_type}" if s.grouped else
+            f"{s.name}: {s.entities} {s.entity_type} entities in {s.records} records")
+    frame = session.variable_dataframe(name, limit=5)
+    table = frame.to_html(index=False, na_rep="", classes="kestrel-table", border=0)
+    return {
+        "text/html": f"<p><b>{html.escape(head)}</b></p>{table}",
+        "text/plain": head + "\n" + frame.to_string(index=False, na_rep=""),
+    }

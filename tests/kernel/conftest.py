@@ -1,0 +1,41 @@
+"""Fixtures for real-kernel tests: the kernelspec in a temp prefix; the demo bundle and
+what it says about svchost.exe processes, computed with plain json."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def kernel_spec(tmp_path_factory):
+    """`python -m kestrel_kernel.install --prefix TMP`, and JUPYTER_PATH pointing there."""
+    prefix = tmp_path_factory.mktemp("jupyter-prefix")
+    subprocess.run([sys.executable, "-m", "kestrel_kernel.install", "--prefix", str(prefix)],
+                   check=True, capture_output=True, text=True)
+    data_dir = prefix / "share" / "jupyter"
+    saved = os.environ.get("JUPYTER_PATH")
+    os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(data_dir), saved]))
+    yield data_dir / "kernels" / "kestrel"
+    if saved is None:
+        os.environ.pop("JUPYTER_PATH", None)
+    else:
+        os.environ["JUPYTER_PATH"] = saved
+
+
+@pytest.fixture(scope="session")
+def bundle(shared_data):
+    return shared_data / "doctored-1k.json"
+
+
+@pytest.fixture(scope="session")
+def svchost(bundle):
+    """What the bundle says about svchost.exe processes."""
+    objects = json.loads(bundle.read_text())["objects"]
+    observed = [o for o in objects if o["type"] == "observed-data"]
+    procs = [(o, s) for o in observed for s in o["objects"].values()
+             if s["type"] == "process" and s.get("name") == "svchost.exe"]
+    return {"records": len({o["id"] for o, _ in procs}), "entities": len(procs),
+            "pids": sorted({s["pid"] for _, s in procs})}
