@@ -171,7 +171,8 @@ class Session(AbstractContextManager):
         return VariableSummary(
             name=name, entity_type=variable.entity_type,
             entities=self._store.count(variable.view),
-            records=self._store.record_count(variable.view), grouped=variable.grouped,
+            records=0 if variable.grouped else self._store.record_count(variable.view),
+            grouped=variable.grouped,
         )
 
     def variable_dataframe(self, name, limit=None) -> pd.DataFrame:

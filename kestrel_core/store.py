@@ -44,6 +44,9 @@ from .syntax.ast import format_timestamp
 
 log = logging.getLogger(__name__)
 
+# Kestrel time units -> firepit's BinnedColumn units (None: numeric bins)
+BIN_UNITS = {"DAY": "d", "HOUR": "h", "MINUTE": "m", "SECOND": "s"}
+
 FIREPIT_ERRORS = (DatabaseMismatch, IncompatibleType, InvalidAttr, InvalidStixPath,
                   StixPatternError, UnknownViewname)
 
@@ -276,7 +279,9 @@ class Store:
             self.fp.join(view, left, left_on, right, right_on)
 
     def group(self, view: str, input_view: str, by: list, aggregations: list):
-        keys = [BinnedColumn(k.attribute, k.size, (k.unit or "").lower() or None)
+        # a bin's own name: SQLite would GROUP BY the raw column of the same name
+        keys = [BinnedColumn(k.attribute, k.size, BIN_UNITS.get(k.unit),
+                             alias=f"{k.attribute}_bin")
                 if not isinstance(k, str) else k for k in by]
         with store_errors("cannot group"):
             self.fp.group(view, input_view, keys, aggregations)
