@@ -54,6 +54,7 @@ class Session(AbstractContextManager):
         self.symtable = SymbolTable()
         self.data_source_manager = DataSourceManager(self.config)
         self.analytics_manager = AnalyticsManager()
+        self.progress = None  # callable(text): front ends show how long statements go
         self._restore_variables()
         self._closed = False
 
@@ -110,7 +111,8 @@ class Session(AbstractContextManager):
     def _run(self, stmt, codeblock):
         check_variables(stmt, self.symtable, codeblock)
         ctx = Context(self._store, self.symtable, self.data_source_manager,
-                      self.analytics_manager, self.config, codeblock, datetime.now(timezone.utc))
+                      self.analytics_manager, self.config, codeblock, datetime.now(timezone.utc),
+                      progress=self.progress or (lambda text: None))
         started = time.monotonic()
         log.info("executing: %s", codeblock[stmt.span.start_pos:stmt.span.end_pos])
         try:

@@ -12,6 +12,7 @@ import html
 import logging
 import os
 import time
+import uuid
 from importlib.metadata import PackageNotFoundError, version
 
 from ipykernel.kernelbase import Kernel
@@ -72,6 +73,7 @@ class KestrelKernel(Kernel):
         started = time.monotonic()
         before = {name: self.hunt.variable_version(name) for name in self.hunt.symtable}
         results = []
+        self.hunt.progress = None if silent else self._progress_display()
         try:
             # each statement's output shows when it finishes, so a later error keeps it
             for result in self.hunt.execute_iter(code):
@@ -109,6 +111,20 @@ class KestrelKernel(Kernel):
         summaries = render.changed_variables(results, self.hunt, before)
         if summaries:
             self._display(render.summary_bundle(summaries, time.monotonic() - started))
+
+    def _progress_display(self):
+        """A callable that shows a query's progress in one display, updated in place."""
+        display_id = f"kestrel-progress-{uuid.uuid4().hex}"
+        shown = []
+
+        def report(text):
+            content = {"data": {"text/plain": text}, "metadata": {},
+                       "transient": {"display_id": display_id}}
+            self.send_response(self.iopub_socket,
+                               "update_display_data" if shown else "display_data", content)
+            shown.append(text)
+
+        return report
 
     def _display(self, content):
         self.send_response(self.iopub_socket, "display_data", content)

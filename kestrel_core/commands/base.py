@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Optional
+from typing import Callable, Optional
 
 from ..errors import KestrelError
 from ..symbols import Variable
@@ -27,6 +27,7 @@ class Context:
     config: object
     source_text: str
     now: datetime
+    progress: Callable = lambda text: None  # how a long statement is going, for the front end
     created_views: list = field(default_factory=list)
 
     def var(self, name: str) -> Variable:

@@ -114,7 +114,8 @@ def _prefetch(stmt, ctx, source_var, window):
                   seen[1] + timedelta(seconds=ctx.config.timerange_stop_offset))
     body = f"[{stmt.entity_type}:type = '{stmt.entity_type}']"
     try:
-        result = ctx.sources.query(source_var.source, stmt.entity_type, body, window)
+        result = ctx.sources.query(source_var.source, stmt.entity_type, body, window,
+                                   progress=ctx.progress)
     except DataSourceError as err:
         raise err.at(stmt.span, ctx.source_text)
     ctx.store.ingest(f"prefetch-{ctx.symtable.counter}-{stmt.output}", result.bundles)

@@ -32,7 +32,7 @@ def run(stmt, ctx):
         extended = entity_types_in(where, stmt.entity_type) != {stmt.entity_type}
         try:
             result = ctx.sources.query(uri, stmt.entity_type, body, window,
-                                       where if extended else None)
+                                       where if extended else None, ctx.progress)
         except DataSourceError as err:
             raise err.at(stmt.span, ctx.source_text)
         native = result.native_queries

@@ -1,7 +1,8 @@
 """Data sources chosen by URI scheme.
 
-A source answers `query(uri, entity_type, pattern, window)` with STIX bundles
-to store and the native queries it ran (for EXPLAIN).  file://, http(s)://
+A source answers `query(uri, entity_type, pattern, window, where, progress)`
+with STIX bundles to store and the native queries it ran (for EXPLAIN);
+`progress(text)` reports how a long query is going (pages, rows so far).  file://, http(s)://
 and bare paths are STIX bundles; other schemes are registered here.
 """
 
@@ -35,9 +36,11 @@ class DataSourceManager:
             raise DataSourceError(f'unknown data source scheme "{scheme}://" (known: {known})')
         return self.schemes[scheme]
 
-    def query(self, uri: str, entity_type: str, pattern: str, window, where=None):
+    def query(self, uri: str, entity_type: str, pattern: str, window, where=None,
+              progress=None):
         """Ask the source; `where` (an ECGP) asks for record-level matching of it."""
-        result = self.source_for(uri).query(uri, entity_type, pattern, window, where)
+        report = progress or (lambda text: None)
+        result = self.source_for(uri).query(uri, entity_type, pattern, window, where, report)
         self.last_uri = uri
         if uri not in self.used:
             self.used.append(uri)

@@ -27,7 +27,7 @@ class BundleSource:
         self.timeout = config.http_timeout
         self._cache = {}
 
-    def query(self, uri, entity_type, pattern, window, where=None):
+    def query(self, uri, entity_type, pattern, window, where=None, progress=None):
         """Records of the bundle(s) in `window`; with `where`, only records matching it."""
         from . import QueryResult
 
