@@ -24,6 +24,8 @@ class Config:
     prefetch_find: bool
     disp_rows: int
     http_timeout: int
+    stixshifter: dict  # stixshifter:// data sources (see defaults.yaml)
+    analytics: dict    # python:// analytics registered by configuration
 
 
 def user_config_path() -> Path:
@@ -70,10 +72,12 @@ def _coerce(key, value, origin, kind):
             return BOOLEANS[str(value).strip().lower()]
         if kind == "int" and not isinstance(value, bool):
             return int(value)
+        if kind == "dict" and isinstance(value, dict):
+            return value
     except (KeyError, TypeError, ValueError):
         pass
     else:
-        if kind not in ("bool", "int"):
+        if kind not in ("bool", "int", "dict"):
             return value
-    expected = "true or false" if kind == "bool" else "a whole number"
+    expected = {"bool": "true or false", "int": "a whole number", "dict": "a mapping"}[kind]
     raise KestrelError(f"configuration {key} in {origin} must be {expected}, not {value!r}")
