@@ -23,8 +23,7 @@ KNOWN_ENTITY_TYPES = {
 def check_variables(stmt, symtable, source):
     """Every variable the statement reads exists (including `var.attr` references)."""
     names = list(stmt.inputs)
-    for ref in ast.var_attrs(getattr(stmt, "where", None)
-                             or getattr(getattr(stmt, "expression", None), "where", None)):
+    for ref in ast.var_attrs(statement_where(stmt)):
         names.append(ref.variable)
     for name in names:
         if name not in symtable:
@@ -75,3 +74,34 @@ def resolve_where(where, entity_window, lookup_values, config, timerange, now=No
 def require(condition, message, stmt, source, error=KestrelSemanticError):
     if not condition:
         raise error(message).at(stmt.span, source)
+
+
+def statement_where(stmt):
+    """The ECGP of a GET/FIND, or of an expression's WHERE; None if there is none."""
+    expression = getattr(stmt, "expression", None)
+    return expression.where if expression is not None else getattr(stmt, "where", None)
+
+
+def attribute_notes(where, entity_type, columns_of) -> list:
+    """Warnings for ECGP attributes no stored entity of their type has.
+
+    STIX allows them and a source may simply lack them, so this is a note on
+    the result, not an error: usually it is a typo behind an empty variable.
+    """
+    notes = []
+    for comparison in _comparisons(where):
+        kind = comparison.path.entity_type or entity_type
+        columns = columns_of(kind)
+        head = comparison.path.attribute.split(".")[0].replace("[*]", "")
+        if columns and head not in columns and not head.endswith("_refs"):
+            known = ", ".join(sorted(c for c in columns if c != "id"))
+            notes.append(f'no {kind} in the store has the attribute "{head}" (known: {known})')
+    return list(dict.fromkeys(notes))
+
+
+def _comparisons(node):
+    if isinstance(node, ast.BoolExpr):
+        for operand in node.operands:
+            yield from _comparisons(operand)
+    elif isinstance(node, ast.Comparison):
+        yield node

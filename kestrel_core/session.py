@@ -24,7 +24,7 @@ from .commands.base import Context
 from .config import load_config
 from .errors import KestrelError, KestrelInternalError, VariableNotFound
 from .results import VariableSummary
-from .semantics import KNOWN_ENTITY_TYPES, check_variables
+from .semantics import KNOWN_ENTITY_TYPES, attribute_notes, check_variables, statement_where
 from .sources import DataSourceManager
 from .store import Store
 from .symbols import SymbolTable, Variable
@@ -138,6 +138,9 @@ class Session(AbstractContextManager):
             summary.command = stmt.command
             if not summary.entities:
                 summary.notes.append(f"{outcome.variable.name} is empty: nothing matched")
+                summary.notes.extend(attribute_notes(statement_where(stmt),
+                                                     outcome.variable.entity_type,
+                                                     self._store.type_columns))
             results.append(summary)
         return results
 
