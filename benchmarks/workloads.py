@@ -1,0 +1,64 @@
+"""One benchmark workload per process, so each peak RSS is its own.
+
+`python -m benchmarks.workloads NAME BUNDLE` prints {"steps": {step: seconds}} as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def timed(steps, name, action):
+    started = time.perf_counter()
+    result = action()
+    steps[name] = time.perf_counter() - started
+    return result
+
+
+def json_parse(bundle, steps):
+    timed(steps, "json.load", lambda: json.loads(Path(bundle).read_text()))
+
+
+def firepit_cache(bundle, steps):
+    import firepit
+
+    with tempfile.TemporaryDirectory() as tmp:
+        store = firepit.get_storage(f"{tmp}/cache.db", "bench")
+        timed(steps, "firepit cache()", lambda: store.cache("q", [bundle]))
+        store.close()
+
+
+def hunt(bundle, steps):
+    from kestrel.session import Session
+
+    with Session() as session:
+        run = session.execute
+        timed(steps, "GET one process name", lambda: run(
+            f"procs = GET process FROM '{bundle}' WHERE name = 'cmd.exe'"))
+        timed(steps, "GET all processes", lambda: run(f"allp = GET process FROM '{bundle}'"))
+        timed(steps, "FIND parents", lambda: run("parents = FIND process CREATED procs"))
+        timed(steps, "FIND network-traffic CREATED BY", lambda: run(
+            "conns = FIND network-traffic CREATED BY procs"))
+        timed(steps, "GROUP BY name WITH COUNT", lambda: run(
+            "names = GROUP allp BY name WITH COUNT(pid) AS n"))
+        timed(steps, "DISP first page of all processes", lambda: run("DISP allp ATTR name, pid"))
+        chain = "\n".join([
+            "c1 = GET process WHERE name = 'bash'", "c2 = FIND process CREATED c1",
+            "c3 = FIND network-traffic CREATED BY c1", "c4 = FIND ipv4-addr ACCEPTED c3",
+            "c5 = c1 WHERE pid > 30000", "c6 = SORT c5 BY pid DESC", "c7 = c6 LIMIT 10",
+            "c8 = GROUP c1 BY pid WITH COUNT(name) AS n", "c9 = c1 + c5", "DISP c9 LIMIT 5",
+        ])
+        timed(steps, "huntflow of 10 chained statements", lambda: run(chain))
+
+
+WORKLOADS = {"json": json_parse, "cache": firepit_cache, "hunt": hunt}
+
+if __name__ == "__main__":
+    name, bundle = sys.argv[1], sys.argv[2]
+    found = {}
+    WORKLOADS[name](bundle, found)
+    print(json.dumps({"steps": found}))
