@@ -120,3 +120,42 @@ class Text(Result):
 
     def to_dict(self):
         return {"kind": "text", "title": self.title, "lines": list(self.lines)}
+
+
+@dataclass
+class Figure(Result):
+    """A plotly figure (as its JSON dict: `data`, `layout`) with a text account of it.
+
+    `name` is a short slug for file names (e.g. "process_tree-procs"); `lines` say in
+    words what the figure shows, for the CLI and `text/plain`; `data` holds what was
+    drawn (nodes, edges, points) for programs that read `to_dict()`."""
+
+    name: str
+    title: str
+    figure: dict
+    lines: list = field(default_factory=list)
+    data: dict = field(default_factory=dict)
+
+    def to_text(self):
+        return "\n".join([self.title] + [f"  {line}" for line in self.lines])
+
+    def to_html(self, plotlyjs="cdn"):
+        """An HTML fragment drawing the figure; plotly.js from its CDN unless
+        plotlyjs=True (embedded, works offline)."""
+        import plotly.io
+
+        div = plotly.io.to_html(self.figure, full_html=False, include_plotlyjs=plotlyjs,
+                                config={"responsive": True})
+        return f"<div class='kestrel-figure'>{div}</div>"
+
+    def write_html(self, path):
+        """A standalone page with plotly.js embedded: opens offline, can be mailed."""
+        import plotly.io
+
+        plotly.io.write_html(self.figure, str(path), include_plotlyjs=True, full_html=True,
+                             config={"responsive": True})
+        return path
+
+    def to_dict(self):
+        return {"kind": "figure", "name": self.name, "title": self.title,
+                "lines": list(self.lines), "data": self.data, "figure": self.figure}

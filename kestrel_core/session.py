@@ -18,12 +18,13 @@ from datetime import datetime, timezone
 import pandas as pd
 
 from . import runtime
-from .analytics import AnalyticsManager
+from .analytics import AnalyticsManager, huntflow
 from .commands import HANDLERS
+from .commands.apply import huntflow_steps
 from .commands.base import Context
 from .config import load_config
 from .errors import KestrelError, KestrelInternalError, VariableNotFound
-from .results import VariableSummary
+from .results import Figure, VariableSummary
 from .semantics import KNOWN_ENTITY_TYPES, attribute_notes, check_variables, statement_where
 from .sources import DataSourceManager
 from .store import Store
@@ -53,7 +54,7 @@ class Session(AbstractContextManager):
         self.store = self._store.fp
         self.symtable = SymbolTable()
         self.data_source_manager = DataSourceManager(self.config)
-        self.analytics_manager = AnalyticsManager()
+        self.analytics_manager = AnalyticsManager(self.config.analytics)
         self.progress = None  # callable(text): front ends show how long statements go
         self._restore_variables()
         self._closed = False
@@ -183,6 +184,14 @@ class Session(AbstractContextManager):
     def variable_dataframe(self, name, limit=None) -> pd.DataFrame:
         """A variable as a DataFrame, for hunters who continue in pandas."""
         return pd.DataFrame(self._store.rows(self._variable(name).view, limit=limit))
+
+    def huntflow_graph(self, *names) -> Figure:
+        """The huntflow graph (a Figure): what `names` were made from, or the whole
+        hunt without names; the same as `APPLY python://huntflow_graph ON names`."""
+        for name in names:
+            self._variable(name)
+        steps = huntflow_steps(self._store, self.symtable)
+        return huntflow.build(steps, names, "lineage" if names else "all")
 
     # ------------------------------------------------------------ completion context
 

@@ -1,20 +1,30 @@
 """Results -> Jupyter MIME bundles; the after-cell summary of variables.
 
 Presentation only: what a table or a summary holds is decided by the core
-(`kestrel.results`); here it becomes `text/html` + `text/plain`.
+(`kestrel.results`); here it becomes `text/html` + `text/plain`, and a Figure
+also plotly's own `application/vnd.plotly.v1+json` (drawn by JupyterLab's
+plotly renderer, VS Code, ...; front ends without one fall back to the HTML,
+which loads plotly.js from its CDN).
 """
 
 from __future__ import annotations
 
 import html
 
-from kestrel.results import VariableSummary
+from kestrel.results import Figure, VariableSummary
+
+PLOTLY_MIME = "application/vnd.plotly.v1+json"
 
 
 def bundle(result) -> dict:
     """A display_data content for one Result."""
-    return {"data": {"text/html": result.to_html(), "text/plain": result.to_text()},
-            "metadata": {}}
+    data = {"text/html": result.to_html(), "text/plain": result.to_text()}
+    if isinstance(result, Figure):
+        data[PLOTLY_MIME] = {"data": result.figure.get("data", []),
+                             "layout": result.figure.get("layout", {}),
+                             "config": {"responsive": True}}
+        return {"data": data, "metadata": {"kestrel": {"figure": result.name}}}
+    return {"data": data, "metadata": {}}
 
 
 def summary_bundle(summaries: list, seconds: float) -> dict:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from ..errors import DataSourceError, UnsupportedRelation
+from ..errors import DataSourceError, StoreError, UnsupportedRelation
 from ..semantics import check_entity_type
+from ..syntax.ecgp import stix_value
 from .base import Outcome
 from .narrow import narrow, resolve
 
@@ -104,19 +105,83 @@ def run(stmt, ctx):
                                      native_queries=tuple(native)))
 
 
+# Attributes that identify an entity across records, best first; all of a tuple must have
+# values. FIND asks selective sources (stix-shifter) for records holding these values.
+IDENTITY = {
+    "process": (("x_unique_id",), ("pid",)),
+    "file": (("hashes.'SHA-256'",), ("hashes.MD5",), ("name",)),
+    "directory": (("path",),),
+    "user-account": (("user_id",), ("account_login",)),
+    "network-traffic": (("src_port", "dst_port"),),
+    "autonomous-system": (("number",),),
+    "software": (("name",),),
+    "x-oca-asset": (("hostname",),),
+    **{t: (("value",),) for t in ADDRESSES + ("url", "email-addr")},
+}
+
+
 def _prefetch(stmt, ctx, source_var, window):
-    """Ask the variable's data source for records around its entities' time."""
+    """Ask the variable's data source for records around its entities' time: a selective
+    source (stix-shifter) for those holding the entities' identifying values, a bundle for
+    all; a source that cannot express the pattern leaves FIND to the stored records."""
     if window is None:
         seen = ctx.entity_window(source_var.name)
         if seen is None:
             return []
         window = (seen[0] + timedelta(seconds=ctx.config.timerange_start_offset),
                   seen[1] + timedelta(seconds=ctx.config.timerange_stop_offset))
-    body = f"[{stmt.entity_type}:type = '{stmt.entity_type}']"
     try:
-        result = ctx.sources.query(source_var.source, stmt.entity_type, body, window,
-                                   progress=ctx.progress)
+        batch = getattr(ctx.sources.source_for(source_var.source), "prefetch_batch", None)
     except DataSourceError as err:
         raise err.at(stmt.span, ctx.source_text)
-    ctx.store.ingest(f"prefetch-{ctx.symtable.counter}-{stmt.output}", result.bundles)
-    return ["prefetch: " + q for q in result.native_queries]
+    if batch:
+        bodies = _identity_patterns(stmt, ctx, source_var, batch)
+        if not bodies:
+            return [f"prefetch skipped: {source_var.name} has no identifying attribute"]
+    else:  # a bundle: reading it is the cost, so take every record in the window
+        bodies = [f"[{stmt.entity_type}:type = '{stmt.entity_type}']"]
+    native = []
+    for n, body in enumerate(bodies):
+        try:
+            result = ctx.sources.query(source_var.source, stmt.entity_type, body, window,
+                                       progress=ctx.progress)
+        except DataSourceError as err:
+            if getattr(err, "code", None) in ("mapping_error", "not_implemented"):
+                return native + [f"prefetch skipped: {err.message}"]  # the source can't say it
+            raise err.at(stmt.span, ctx.source_text)
+        ctx.store.ingest(f"prefetch-{ctx.symtable.counter}-{stmt.output}-{n}", result.bundles)
+        native.extend("prefetch: " + q for q in result.native_queries)
+    return native
+
+
+def _identity_patterns(stmt, ctx, source_var, batch):
+    """Patterns for records holding the variable's entities (or, for references the result
+    holds, pointing at them), `batch` values of the first identifying attribute at a time."""
+    input_type = source_var.entity_type
+    for attributes in IDENTITY.get(input_type, ()):
+        values = [_distinct(ctx, source_var.view, a) for a in attributes]
+        if all(values):
+            break
+    else:
+        return []
+    links = links_for(stmt.entity_type, stmt.relation, input_type, stmt.reversed)
+    refs = [ref for ref, direction in links if direction == "in" and ref.endswith("_ref")]
+    first, rest = values[0], list(zip(attributes[1:], values[1:]))
+    patterns = []
+    for i in range(0, len(first), batch):
+        chunk = first[i:i + batch]
+        paths = [f"{input_type}:{attributes[0]}"] + [f"{stmt.entity_type}:{ref}.{attributes[0]}"
+                                                    for ref in refs]
+        held = " OR ".join(f"{path} IN {stix_value(tuple(chunk))}" for path in paths)
+        extra = " AND ".join(f"{input_type}:{a} IN {stix_value(tuple(v))}" for a, v in rest)
+        patterns.append(f"[({held}) AND {extra}]" if extra else f"[{held}]")
+    return patterns
+
+
+def _distinct(ctx, view, attribute):
+    try:
+        values = ctx.store.values(view, attribute)
+    except StoreError:  # the variable has no such column
+        return []
+    return sorted({v for v in values if isinstance(v, (str, int, float))
+                   and not isinstance(v, bool)}, key=lambda v: (str(type(v)), v))

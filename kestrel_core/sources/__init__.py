@@ -3,7 +3,7 @@
 A source answers `query(uri, entity_type, pattern, window, where, progress)`
 with STIX bundles to store and the native queries it ran (for EXPLAIN);
 `progress(text)` reports how a long query is going (pages, rows so far).  file://, http(s)://
-and bare paths are STIX bundles; other schemes are registered here.
+and bare paths are STIX bundles; stixshifter:// runs stix-shifter connectors.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from ..errors import DataSourceError
 from .bundle import BundleSource
+from .stixshifter import StixShifterSource
 
 
 @dataclass
@@ -25,7 +26,9 @@ class DataSourceManager:
 
     def __init__(self, config):
         bundle = BundleSource(config)
-        self.schemes = {"file": bundle, "http": bundle, "https": bundle, "": bundle}
+        self.stixshifter = StixShifterSource(config)
+        self.schemes = {"file": bundle, "http": bundle, "https": bundle, "": bundle,
+                        "stixshifter": self.stixshifter}
         self.last_uri = None
         self.used = []
 
@@ -47,4 +50,6 @@ class DataSourceManager:
         return result
 
     def uris(self) -> list:
-        return list(self.used)
+        """Sources used so far, then every stix-shifter profile (for completion)."""
+        profiles = [f"stixshifter://{name}" for name in self.stixshifter.profile_names()]
+        return list(dict.fromkeys(self.used + profiles))

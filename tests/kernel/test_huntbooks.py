@@ -176,3 +176,144 @@ def test_references_and_time(run_book, observations):
     cmd = processes(observations, lambda o, p: p.get("name") == "cmd.exe")
     assert summary(out["last-days"])["shells"][1] == len(cmd)
     assert set(tables(out["last-days"])[0]) == rows_of(cmd)
+
+
+# ------------------------------------------------------------ analytics.ipynb: figures' data
+
+PLOTLY = "application/vnd.plotly.v1+json"
+
+
+def figure(outputs):
+    """The one plotly figure of a cell (the kernel's plotly MIME bundle), checking that
+    it comes with its HTML and text fallbacks."""
+    (shown,) = [o["data"] for o in outputs if PLOTLY in o["data"]]
+    assert "plotly" in shown["text/html"].lower() and shown["text/plain"]
+    return shown[PLOTLY]
+
+
+def traces(fig, role):
+    return [t for t in fig["data"] if (t.get("meta") or {}).get("kestrel") == role]
+
+
+def graph_of(fig):
+    """(nodes {key: (legend group, customdata[1:])}, edges [(from key, to key)]) read back
+    from a node-link figure; every edge's ends sit on its nodes' points."""
+    nodes, where = {}, {}
+    for trace in traces(fig, "nodes"):
+        for x, y, data in zip(trace["x"], trace["y"], trace["customdata"]):
+            assert data[0] not in nodes, data[0]
+            nodes[data[0]] = (trace["meta"]["group"], data[1:])
+            where[data[0]] = (x, y)
+    (lines,) = traces(fig, "edges")
+    ends, edges = lines["customdata"], []
+    for i in range(0, len(ends), 3):
+        a, b = ends[i][0], ends[i + 1][0]
+        assert (lines["x"][i], lines["y"][i]) == where[a]
+        assert (lines["x"][i + 1], lines["y"][i + 1]) == where[b]
+        assert ends[i + 2] == [None] and lines["x"][i + 2] is None
+        edges.append((a, b))
+    return nodes, edges, where
+
+
+def test_analytics(run_book, observations):
+    out = run_book("analytics.ipynb")
+    shell = lambda o, p: p.get("name") in ("cmd.exe", "powershell.exe")  # noqa: E731
+    shells = processes(observations, shell)
+    parents = [(o, o["objects"][p["parent_ref"]]) for o, p in shells if "parent_ref" in p]
+    assert summary(out["get-procs"])["procs"][1] == len(shells)
+
+    # process tree: a node per (pid, name), an edge per parent_ref, command lines on hover
+    def ident(p):
+        return (p.get("pid"), p.get("name"))
+
+    expected_lines = collections.defaultdict(set)
+    for _, p in shells + parents:
+        if p.get("command_line"):
+            expected_lines[ident(p)].add(p["command_line"])
+    nodes, edges, where = graph_of(figure(out["tree"]))
+    drawn = {key: (data[0], data[1]) for key, (_, data) in nodes.items()}
+    assert set(drawn.values()) == {ident(p) for _, p in shells + parents}
+    assert {(drawn[a], drawn[b]) for a, b in edges} == {
+        (ident(o["objects"][p["parent_ref"]]), ident(p)) for o, p in shells if "parent_ref" in p}
+    for key, (group, data) in nodes.items():
+        assert set(data[2]) == expected_lines[drawn[key]]
+        in_procs = drawn[key] in {ident(p) for _, p in shells}
+        assert (group == "procs") == in_procs and (data[3] == ["procs"]) == in_procs
+    assert all(where[a][1] > where[b][1] for a, b in edges)  # parents above children
+    assert "WD Discovery.exe (6164)" in texts(out["tree"])
+
+    # timeline: a point per (process, record) at the record's first_observed
+    fig = figure(out["timeline"])
+    points = collections.Counter(
+        (t["meta"]["variable"], y, when(x.replace(" ", "T") + "Z"))
+        for t in traces(fig, "points") for x, y in zip(t["x"], t["y"]))
+    wanted = collections.Counter(
+        [("procs", f"{p['name']} ({p['pid']})", when(o["first_observed"])) for o, p in shells]
+        + [("parents", f"{p['name']} ({p['pid']})" if p.get("name") else f"? ({p['pid']})",
+            when(o["first_observed"])) for o, p in parents])
+    assert points == wanted
+    assert fig["layout"]["xaxis"]["type"] == "date"
+
+    # suspicious command lines: tagged with our two patterns, written back, filtered by GET
+    def tags(line):
+        line = (line or "").lower()
+        found = ["wmic"] if "wmic" in line else []
+        at = line.find("regsvr32")
+        if at >= 0 and ("http://" in line[at:] or "https://" in line[at:]):
+            found.append("regsvr32.*https?://")
+        return ", ".join(found)
+
+    flagged = [(o, p) for o, p in shells if tags(p.get("command_line"))]
+    assert summary(out["suspicious"])["flagged"][1] == len(flagged)
+    shown, rows = tables(out["suspicious"])  # the analytics' table, then DISP's
+    assert {r[4] for r in shown} == {tags(p["command_line"]) for _, p in flagged}
+    assert set(rows) == {(p["name"], str(p["pid"]), tags(p["command_line"])) for _, p in flagged}
+    assert "x_suspicious_score, x_suspicious_patterns written to" in texts(out["suspicious"])
+
+    # ip_class on HTTPS connections: each row's classes, computed here without ipaddress
+    def klass(address):
+        a, b = (int(x) for x in address.split(".")[:2])
+        if a == 127:
+            return "loopback"
+        if a == 10 or (a, b) == (192, 168) or (a == 172 and 16 <= b <= 31):
+            return "private"
+        return "public"
+
+    conns = [(o, o["objects"][k]) for o in observations for k, t in o["objects"].items()
+             if t["type"] == "network-traffic" and t.get("dst_port") == 443]
+    expected = {(o["objects"][t["src_ref"]]["value"], o["objects"][t["dst_ref"]]["value"])
+                for o, t in conns}
+    classes, rows = tables(out["ip-class"])
+    assert {(s, d) for s, d, _, _ in rows} == expected
+    assert all((sc, dc) == (klass(s), klass(d)) for s, d, sc, dc in rows)
+    counted = collections.Counter(
+        [("x_src_ip_class", klass(o["objects"][t["src_ref"]]["value"])) for o, t in conns]
+        + [("x_dst_ip_class", klass(o["objects"][t["dst_ref"]]["value"])) for o, t in conns])
+    assert {(a, c, int(n)) for _, a, c, n in classes} == {
+        (a, c, n) for (a, c), n in counted.items()}
+    public = [t for o, t in conns if klass(o["objects"][t["dst_ref"]]["value"]) == "public"]
+    assert summary(out["ip-class"])["public"][1] == len(public)
+
+    # the huntflow graph: the statements of this book, read back from the figure
+    source = f"{DATA_IN_BOOKS}doctored-1k.json"
+    nodes, edges, where = graph_of(figure(out["huntflow"]))
+    label = {key: data[1] if data[0] == "variable" else "source"
+             for key, (_, data) in nodes.items()}
+    assert sorted(label.values()) == ["conns", "flagged", "parents", "procs", "public", "source"]
+    (src,) = [k for k, v in label.items() if v == "source"]
+    assert nodes[src][1][1].endswith("doctored-1k.json")
+    assert {(label[a], label[b]) for a, b in edges} == {
+        ("source", "procs"), ("procs", "parents"), ("procs", "flagged"),
+        ("source", "conns"), ("conns", "public")}
+    assert all(where[a][0] < where[b][0] for a, b in edges)  # drawn left to right
+    commands = {label[k]: nodes[k][1][3] for k in nodes if label[k] != "source"}
+    assert commands == {"procs": "get", "parents": "find", "flagged": "get", "conns": "get",
+                        "public": "get"}
+    arrows = [a for a in figure(out["huntflow"])["layout"]["annotations"] if a["showarrow"]]
+    assert len(arrows) == len(edges)
+    assert source.split("/")[-1] in texts(out["huntflow"])
+
+    nodes, edges, _ = graph_of(figure(out["lineage"]))
+    names = {nodes[k][1][1] if nodes[k][1][0] == "variable" else "source" for k in nodes}
+    assert names == {"source", "procs", "flagged"}
+    assert len(edges) == 2
