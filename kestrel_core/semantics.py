@@ -4,6 +4,7 @@ imply becomes a window.  Returns new values; the AST is never changed."""
 
 from __future__ import annotations
 
+import difflib
 from datetime import timedelta
 
 from .errors import KestrelSemanticError, UnknownAttribute, UnknownEntityType, VariableNotFound
@@ -47,6 +48,8 @@ def check_attribute(attribute, columns, variable, stmt, source):
     head = attribute.split(".")[0].replace("[*]", "")
     if attribute in columns or head in columns or head.endswith("_refs"):
         return
+    if set(columns) <= {"id"}:
+        return  # no data of this type stored yet: nothing to check against
     known = ", ".join(sorted(c for c in columns if c != "id")) or "none"
     raise UnknownAttribute(
         f'"{attribute}" is not an attribute of {variable} (attributes: {known})'
@@ -82,20 +85,45 @@ def statement_where(stmt):
     return expression.where if expression is not None else getattr(stmt, "where", None)
 
 
-def attribute_notes(where, entity_type, columns_of) -> list:
-    """Warnings for ECGP attributes no stored entity of their type has.
+# STIX 2.1 properties of the common cyber-observables (custom ones start with x_).
+STIX_PROPERTIES = {
+    "process": "is_hidden pid created_time cwd command_line environment_variables "
+               "opened_connection_refs creator_user_ref image_ref parent_ref child_refs "
+               "name created binary_ref arguments extensions",
+    "file": "hashes size name name_enc magic_number_hex mime_type ctime mtime atime "
+            "parent_directory_ref contains_refs content_ref extensions created modified accessed",
+    "directory": "path path_enc ctime mtime atime contains_refs created modified accessed",
+    "network-traffic": "start end is_active src_ref dst_ref src_port dst_port protocols "
+                       "src_byte_count dst_byte_count src_packets dst_packets ipfix "
+                       "src_payload_ref dst_payload_ref encapsulates_refs encapsulated_by_ref "
+                       "extensions",
+    "user-account": "user_id credential account_login account_type display_name is_service_account "
+                    "is_privileged can_escalate_privs is_disabled account_created account_expires "
+                    "credential_last_changed account_first_login account_last_login extensions",
+    "ipv4-addr": "value resolves_to_refs belongs_to_refs",
+    "ipv6-addr": "value resolves_to_refs belongs_to_refs",
+    "mac-addr": "value",
+    "domain-name": "value resolves_to_refs",
+    "url": "value",
+    "email-addr": "value display_name belongs_to_ref",
+}
 
-    STIX allows them and a source may simply lack them, so this is a note on
-    the result, not an error: usually it is a typo behind an empty variable.
+
+def attribute_notes(where, entity_type, columns_of) -> list:
+    """Warnings for ECGP attributes that neither STIX nor the stored data know.
+
+    STIX allows custom attributes and a source may simply lack some, so this is a
+    note on an empty result, not an error: usually it is a typo.
     """
     notes = []
     for comparison in _comparisons(where):
         kind = comparison.path.entity_type or entity_type
-        columns = columns_of(kind)
         head = comparison.path.attribute.split(".")[0].replace("[*]", "")
-        if columns and head not in columns and not head.endswith("_refs"):
-            known = ", ".join(sorted(c for c in columns if c != "id"))
-            notes.append(f'no {kind} in the store has the attribute "{head}" (known: {known})')
+        known = set(columns_of(kind)) | set(STIX_PROPERTIES.get(kind, "").split())
+        if known and head not in known and not head.startswith("x_"):
+            close = difflib.get_close_matches(head, sorted(known), n=1)
+            hint = f'; did you mean "{close[0]}"?' if close else ""
+            notes.append(f'{kind} has no attribute "{head}" in STIX or in the stored data{hint}')
     return list(dict.fromkeys(notes))
 
 

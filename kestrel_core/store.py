@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from datetime import datetime
 
 import firepit
+import ujson
 from firepit.exceptions import (
     DatabaseMismatch,
     IncompatibleType,
@@ -73,9 +74,34 @@ class Store:
         if self.fp.dialect == "sqlite3":
             # LIKE is case-sensitive in STIX and in PostgreSQL; make SQLite agree
             self.fp.connection.execute("PRAGMA case_sensitive_like = ON")
+            # WAL without a sync per commit: a killed process loses nothing committed,
+            # only a power cut may lose the last statements (ingest commits per batch)
+            self.fp.connection.execute("PRAGMA journal_mode = WAL")
+            self.fp.connection.execute("PRAGMA synchronous = NORMAL")
+            # firepit inserts row by row on SQLite (PostgreSQL gets COPY): batch instead
+            self.fp.upsert_many = self._sqlite_upsert_many
 
     def close(self):
         self.fp.close()
+
+    def _sqlite_upsert_many(self, cursor, tablename, objs, query_id, schema, **_kwargs):
+        """firepit's upsert (same statement, same conflict rules) as one executemany."""
+        colnames = [k for k in schema if k != "type"]
+        names = ", ".join(f'"{c}"' for c in colnames)
+        stmt = (f'INSERT INTO "{tablename}" ({names}) '
+                f'VALUES ({", ".join("?" * len(colnames))})')
+        if "id" in colnames:
+            excluded = self.fp._get_excluded(colnames, tablename)
+            action = ("NOTHING" if not excluded or tablename == "observed-data"
+                      else f"UPDATE SET {excluded}")
+            stmt += f" ON CONFLICT (id) DO {action}"
+        cursor.executemany(stmt, [tuple(ujson.dumps(v, ensure_ascii=False)
+                                        if isinstance(v, (list, dict)) else v for v in obj)
+                                  for obj in objs])
+        if query_id and "id" in colnames:
+            at = colnames.index("id")
+            cursor.executemany('INSERT INTO "__queries" (sco_id, query_id) VALUES (?, ?)',
+                               [(obj[at], query_id) for obj in objs])
 
     # ------------------------------------------------------------ names
 
@@ -165,16 +191,14 @@ class Store:
 
     def record_count(self, view: str) -> int:
         """How many observations (records) hold the view's entities."""
-        query = Query([
-            Table(view),
-            Join("__contains", "id", "=", "target_ref"),
-            Projection([Column("source_ref", "__contains")]),
-            Unique(),
-            Count(),
-        ])
+        # IN (subquery) lets the database build the id set once instead of probing
+        # the view (possibly a UNION of views) for every __contains row
+        stmt = ('SELECT COUNT(DISTINCT "source_ref") AS "count" FROM "__contains" '
+                f'WHERE "target_ref" IN (SELECT "id" FROM "{view}")')
         try:
-            row = self.fp.run_query(query).fetchone()
+            row = self.fp._query(stmt).fetchone()
         except Exception:  # views without records (NEW, LOAD, GROUP) have none
+            self.fp.connection.rollback()
             return 0
         return int(list(row.values())[0]) if row else 0
 

@@ -31,7 +31,8 @@ def run(stmt, ctx):
         columns = ctx.store.columns(view)
         for attribute in expr.attrs:
             check_attribute(attribute, columns, expr.input, stmt, ctx.source_text)
-        rows = ctx.store.rows(view, _shown_columns(columns, expr.attrs))
+        empty = not ctx.store.count(view)
+        rows = [] if empty else ctx.store.rows(view, _shown_columns(columns, expr.attrs))
     finally:
         for temporary in reversed(ctx.created_views[before:]):
             ctx.store.drop(temporary)

@@ -8,6 +8,7 @@ the relation and whether X or Y holds them.
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 from ..errors import DataSourceError, StoreError, UnsupportedRelation
@@ -96,10 +97,13 @@ def run(stmt, ctx):
         )
     where, window = resolve(ctx, stmt.where, stmt.timerange)
     native = []
-    if ctx.config.prefetch_find and source_var.source:
+    prefetching = ctx.config.prefetch_find and source_var.source
+    if prefetching:
         native = _prefetch(stmt, ctx, source_var, window)
     related = ctx.new_view(stmt.output)
     ctx.store.related(related, stmt.entity_type, source_var.view, links)
+    if prefetching and stmt.entity_type in VALUE_IDENTIFIED:
+        native += _prefetch_records_of(stmt, ctx, source_var, related, window)
     view = narrow(ctx, stmt.output, related, stmt.entity_type, where, window, stmt.limit)
     return Outcome(ctx.make_variable(stmt, view, stmt.entity_type, source=source_var.source,
                                      native_queries=tuple(native)))
@@ -120,36 +124,89 @@ IDENTITY = {
 }
 
 
-def _prefetch(stmt, ctx, source_var, window):
-    """Ask the variable's data source for records around its entities' time: a selective
-    source (stix-shifter) for those holding the entities' identifying values, a bundle for
-    all; a source that cannot express the pattern leaves FIND to the stored records."""
-    if window is None:
-        seen = ctx.entity_window(source_var.name)
-        if seen is None:
-            return []
-        window = (seen[0] + timedelta(seconds=ctx.config.timerange_start_offset),
-                  seen[1] + timedelta(seconds=ctx.config.timerange_stop_offset))
+# Types whose firepit identity is their value: the same entity in every record, so
+# fetching the records that hold a found entity completes its story (records, times).
+VALUE_IDENTIFIED = {"user-account", "directory", "software", "url", "email-addr",
+                    "autonomous-system", *ADDRESSES}
+
+
+def _prefetch_window(ctx, source_var, window):
+    """The FIND window, or the variable's records' time range widened by the offsets."""
+    if window is not None:
+        return window
+    seen = ctx.entity_window(source_var.name)
+    if seen is None:
+        return None
+    return (seen[0] + timedelta(seconds=ctx.config.timerange_start_offset),
+            seen[1] + timedelta(seconds=ctx.config.timerange_stop_offset))
+
+
+def _source(stmt, ctx, source_var):
     try:
-        batch = getattr(ctx.sources.source_for(source_var.source), "prefetch_batch", None)
+        return ctx.sources.source_for(source_var.source)
     except DataSourceError as err:
         raise err.at(stmt.span, ctx.source_text)
-    if batch:
-        bodies = _identity_patterns(stmt, ctx, source_var, batch)
-        if not bodies:
-            return [f"prefetch skipped: {source_var.name} has no identifying attribute"]
-    else:  # a bundle: reading it is the cost, so take every record in the window
-        bodies = [f"[{stmt.entity_type}:type = '{stmt.entity_type}']"]
+
+
+def _prefetch_batch(stmt, ctx, source_var):
+    return getattr(_source(stmt, ctx, source_var), "prefetch_batch", None)
+
+
+def _identities(stmt, ctx, source_var) -> dict:
+    """IDENTITY, less what the variable's source says cannot identify an entity."""
+    return {**IDENTITY, **getattr(_source(stmt, ctx, source_var), "prefetch_identities", {})}
+
+
+def _prefetch(stmt, ctx, source_var, window):
+    """Ask the variable's data source for the records holding the entities' identifying
+    values (or pointing at them), around their time; a source that cannot express the
+    pattern leaves FIND to the stored records."""
+    window = _prefetch_window(ctx, source_var, window)
+    batch = _prefetch_batch(stmt, ctx, source_var)
+    if window is None or not batch:
+        return []
+    bodies = _identity_patterns(stmt, ctx, source_var, batch)
+    if not bodies:
+        return [f"prefetch skipped: {source_var.name} has no identifying attribute"]
+    return _fetch(stmt, ctx, source_var, bodies, window, stmt.entity_type)
+
+
+def _prefetch_records_of(stmt, ctx, source_var, found_view, window):
+    """Records holding the entities FIND found (value-identified types): counts and
+    times of an address or an account then cover the whole window, as in v1."""
+    window = _prefetch_window(ctx, source_var, window)
+    batch = _prefetch_batch(stmt, ctx, source_var)
+    if window is None or not batch:
+        return []
+    bodies = _value_patterns(ctx, stmt.entity_type, found_view, batch,
+                             _identities(stmt, ctx, source_var))
+    return _fetch(stmt, ctx, source_var, bodies, window, stmt.entity_type)
+
+
+def _value_patterns(ctx, entity_type, view, batch, identities):
+    for attributes in identities.get(entity_type, ()):
+        values = [_distinct(ctx, view, a) for a in attributes]
+        if all(values):
+            break
+    else:
+        return []
+    first = values[0]
+    return [f"[{entity_type}:{attributes[0]} IN {stix_value(tuple(first[i:i + batch]))}]"
+            for i in range(0, len(first), batch)]
+
+
+def _fetch(stmt, ctx, source_var, bodies, window, entity_type):
+    """Query the variable's source with each pattern and store what comes back."""
     native = []
-    for n, body in enumerate(bodies):
+    for body in bodies:
         try:
-            result = ctx.sources.query(source_var.source, stmt.entity_type, body, window,
+            result = ctx.sources.query(source_var.source, entity_type, body, window,
                                        progress=ctx.progress)
         except DataSourceError as err:
             if getattr(err, "code", None) in ("mapping_error", "not_implemented"):
                 return native + [f"prefetch skipped: {err.message}"]  # the source can't say it
             raise err.at(stmt.span, ctx.source_text)
-        ctx.store.ingest(f"prefetch-{ctx.symtable.counter}-{stmt.output}-{n}", result.bundles)
+        ctx.store.ingest(f"prefetch-{uuid.uuid4().hex}", result.bundles)
         native.extend("prefetch: " + q for q in result.native_queries)
     return native
 
@@ -158,7 +215,7 @@ def _identity_patterns(stmt, ctx, source_var, batch):
     """Patterns for records holding the variable's entities (or, for references the result
     holds, pointing at them), `batch` values of the first identifying attribute at a time."""
     input_type = source_var.entity_type
-    for attributes in IDENTITY.get(input_type, ()):
+    for attributes in _identities(stmt, ctx, source_var).get(input_type, ()):
         values = [_distinct(ctx, source_var.view, a) for a in attributes]
         if all(values):
             break

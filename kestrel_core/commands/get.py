@@ -6,7 +6,7 @@ import uuid
 
 from ..errors import DataSourceError, KestrelSemanticError
 from ..semantics import check_entity_type
-from ..syntax.ecgp import ALWAYS, NEVER, center_part, entity_types_in, to_stix
+from ..syntax.ecgp import ALWAYS, NEVER, center_part, to_stix
 from .base import Outcome
 from .narrow import narrow, resolve
 
@@ -29,10 +29,9 @@ def run(stmt, ctx):
     else:
         pattern = to_stix(where, stmt.entity_type, window)
         body = to_stix(where, stmt.entity_type)
-        extended = entity_types_in(where, stmt.entity_type) != {stmt.entity_type}
         try:
             result = ctx.sources.query(uri, stmt.entity_type, body, window,
-                                       where if extended else None, ctx.progress)
+                                       None if where is ALWAYS else where, ctx.progress)
         except DataSourceError as err:
             raise err.at(stmt.span, ctx.source_text)
         native = result.native_queries

@@ -1,55 +1,75 @@
 """STIX 2.0/2.1 bundles from files, directories, globs and http(s) URLs.
 
-The bundle is read once per session (re-read when a file changes), its
-records are cut to the time window here (firepit ignores START/STOP), and
-records must match extended subgraphs (other entity types in the ECGP) as a
-whole (see match.py); the store then picks the center entities.
+A bundle is streamed (ijson), never held whole: each record is kept only if it
+lies in the time window (firepit ignores START/STOP) and matches the ECGP as a
+record (see match.py), so the store ingests just the matching records and
+picks the center entities from them.  Like a real data source, a bundle
+answers a query with the records that match it.
 """
 
 from __future__ import annotations
 
 import copy
 import glob
-import json
+import io
 import os
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+import ijson
 import requests
 
-from ..errors import DataSourceError
+from ..errors import DataSourceError, KestrelSyntaxError
 from ..syntax.ast import parse_timestamp
+from ..syntax.parser import parse
 from .match import matches
+
+# Records to hand the store at a time: bounds memory whatever the bundle's size.
+BATCH = 5000
 
 
 class BundleSource:
+    # values per FIND prefetch pattern (matched here in Python, so large batches are fine)
+    prefetch_batch = 5000
+    # A bundle's processes without x_unique_id (and its connections) get a new firepit
+    # identity in every record, so records found by pid or ports would join nothing.
+    prefetch_identities = {"process": (("x_unique_id",),), "network-traffic": ()}
+
     def __init__(self, config):
         self.timeout = config.http_timeout
-        self._cache = {}
 
     def query(self, uri, entity_type, pattern, window, where=None, progress=None):
-        """Records of the bundle(s) in `window`; with `where`, only records matching it."""
+        """Matching records of the bundle(s) in `window`, as bundles of at most BATCH records.
+
+        `where` (an ECGP) is what records must match; without it the STIX `pattern`
+        (e.g. a FIND prefetch's) is read as one."""
         from . import QueryResult
 
-        records, shared = [], {}
+        if where is None and pattern:
+            where = _pattern_as_ecgp(pattern, entity_type)
+        start, stop = (None, None) if not window else (
+            parse_timestamp(t) if isinstance(t, str) else t for t in window)
         locations = self._locations(uri)
+        bundles, batch, kept, seen, shared = [], [], 0, 0, {}
         for location in locations:
-            found, objects = self._records(location)
-            records.extend(found)
-            shared.update(objects)
-        if window:
-            start, stop = (parse_timestamp(t) if isinstance(t, str) else t for t in window)
-            records = [r for r in records if _in_window(r, start, stop)]
-        if where is not None:
-            records = [r for r in records if matches(where, r, entity_type, shared)]
-        referenced = {ref for r in records for ref in r.get("object_refs", ())}
-        objects = records + [o for i, o in shared.items() if i in referenced]
-        spec = "2.1" if referenced else "2.0"
-        bundle = {"type": "bundle", "id": "bundle--kestrel", "spec_version": spec,
-                  "objects": copy.deepcopy(objects)}  # firepit's cache() consumes objects
-        native = [f"read {len(locations)} bundle file(s) from {uri}; "
-                  f"{len(records)} observations in the time range"]
-        return QueryResult([bundle] if records else [], native)
+            for record in self._records(location, shared):
+                seen += 1
+                if start is not None and not _in_window(record, start, stop):
+                    continue
+                if where is not None and not matches(where, record, entity_type, shared):
+                    continue
+                batch.append(record)
+                kept += 1
+                if len(batch) == BATCH:
+                    bundles.append(_bundle(batch, shared))
+                    batch = []
+                    if progress:
+                        progress(f"{uri}: {seen} records read, {kept} match")
+        if batch:
+            bundles.append(_bundle(batch, shared))
+        native = [f"read {len(locations)} bundle file(s) from {uri}: {seen} observations, "
+                  f"{kept} in the time range matching the pattern"]
+        return QueryResult(bundles, native)
 
     def _locations(self, uri):
         parsed = urlparse(uri)
@@ -67,20 +87,18 @@ class BundleSource:
             raise DataSourceError(f"no STIX bundle at {uri} (file not found)")
         return found
 
-    def _records(self, location):
+    def _records(self, location, shared):
+        """observed-data of one file or URL, streamed; other objects with an id go to
+        `shared` (STIX 2.1 records refer to them)."""
         if location.startswith(("http://", "https://")):
-            return self._parse(self._download(location), location)
-        stamp = os.stat(location).st_mtime_ns
-        cached = self._cache.get(location)
-        if cached and cached[0] == stamp:
-            return cached[1]
-        try:
-            text = Path(location).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as err:
-            raise DataSourceError(f"cannot read {location}: {err}") from None
-        parsed = self._parse(text, location)
-        self._cache[location] = (stamp, parsed)
-        return parsed
+            stream = io.BytesIO(self._download(location))
+        else:
+            try:
+                stream = open(location, "rb")
+            except OSError as err:
+                raise DataSourceError(f"cannot read {location}: {err.strerror}") from None
+        with stream:
+            yield from _observed_data(stream, location, shared)
 
     def _download(self, url):
         try:
@@ -88,32 +106,71 @@ class BundleSource:
             response.raise_for_status()
         except requests.RequestException as err:
             raise DataSourceError(f"cannot fetch {url}: {err.__class__.__name__}: {err}") from None
-        return response.text
+        return response.content
 
-    @staticmethod
-    def _parse(text, location):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise DataSourceError(
-                f"{location} is not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})"
-            ) from None
-        objects = data.get("objects") if isinstance(data, dict) else data
-        if not isinstance(objects, list):
+
+def _observed_data(stream, location, shared):
+    first = _first_byte(stream)
+    if first == b"":
+        raise DataSourceError(f"{location} is empty (not valid JSON)")
+    if first not in (b"{", b"["):
+        if first in b'"-0123456789tfn':  # JSON, but a lone string, number or constant
             raise DataSourceError(f"{location} is not a STIX bundle (no list of objects)")
-        records = [o for o in objects if isinstance(o, dict) and o.get("type") == "observed-data"]
-        shared = {o["id"]: o for o in objects
-                  if isinstance(o, dict) and o.get("type") != "observed-data" and "id" in o}
-        for record in records:
-            missing = [k for k in ("id", "first_observed", "last_observed") if k not in record]
-            embedded = isinstance(record.get("objects"), dict)
-            if missing or not (embedded or isinstance(record.get("object_refs"), list)):
-                what = ", ".join(missing) or "objects (or object_refs)"
-                raise DataSourceError(
-                    f"{location}: observed-data {record.get('id', '?')} lacks {what}")
-        if objects and not records:
-            raise DataSourceError(f"{location} holds no STIX observed-data objects")
-        return records, shared
+        raise DataSourceError(f"{location} is not valid JSON (it starts with {first!r})")
+    prefix = "objects.item" if first == b"{" else "item"
+    objects = records = 0
+    try:
+        for obj in ijson.items(stream, prefix, use_float=True):
+            objects += 1
+            if not isinstance(obj, dict):
+                continue
+            if obj.get("type") == "observed-data":
+                _check_record(obj, location)
+                records += 1
+                yield obj
+            elif "id" in obj:
+                shared[obj["id"]] = obj
+    except ijson.JSONError as err:
+        raise DataSourceError(f"{location} is not valid JSON ({err})") from None
+    if not objects and first == b"{":
+        stream.seek(0)
+        top = _top_level_keys(stream, location)
+        if not isinstance(top.get("objects"), list):
+            raise DataSourceError(f"{location} is not a STIX bundle (no list of objects)")
+    if objects and not records:
+        raise DataSourceError(f"{location} holds no STIX observed-data objects")
+
+
+def _first_byte(stream) -> bytes:
+    while True:
+        byte = stream.read(1)
+        if byte == b"" or not byte.isspace():
+            stream.seek(stream.tell() - len(byte))
+            return byte
+
+
+def _top_level_keys(stream, location) -> dict:
+    try:
+        return dict(ijson.kvitems(stream, "", use_float=True))
+    except ijson.JSONError as err:
+        raise DataSourceError(f"{location} is not valid JSON ({err})") from None
+
+
+def _check_record(record, location):
+    missing = [k for k in ("id", "first_observed", "last_observed") if k not in record]
+    embedded = isinstance(record.get("objects"), dict)
+    if missing or not (embedded or isinstance(record.get("object_refs"), list)):
+        what = ", ".join(missing) or "objects (or object_refs)"
+        raise DataSourceError(f"{location}: observed-data {record.get('id', '?')} lacks {what}")
+
+
+def _bundle(records, shared):
+    """A bundle firepit can cache: STIX 2.1 records bring the objects they refer to."""
+    referenced = {ref for r in records for ref in r.get("object_refs", ())}
+    # firepit's cache() rewrites the objects it gets; shared ones may serve another batch
+    objects = records + [copy.deepcopy(shared[i]) for i in referenced if i in shared]
+    return {"type": "bundle", "id": "bundle--kestrel",
+            "spec_version": "2.1" if referenced else "2.0", "objects": objects}
 
 
 def _in_window(record, start, stop):
@@ -124,3 +181,12 @@ def _in_window(record, start, stop):
             f"observed-data {record['id']} has a bad first_observed: {record['first_observed']}"
         ) from None
     return start <= first < stop
+
+
+def _pattern_as_ecgp(pattern: str, entity_type: str):
+    """A STIX pattern (no qualifiers) read as an ECGP: the Kestrel grammar is a superset."""
+    try:
+        (stmt,) = parse(f"_ = GET {entity_type} WHERE {pattern}")
+    except (KestrelSyntaxError, ValueError) as err:
+        raise DataSourceError(f"a bundle cannot match the pattern {pattern}: {err}") from None
+    return stmt.where

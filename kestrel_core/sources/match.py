@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from functools import lru_cache
 
 from ..syntax import ast
 
@@ -62,14 +63,33 @@ def _compare(node: ast.Comparison, actual) -> bool:
     return not result if node.negated else result
 
 
+def _key(value):
+    """Comparable form: numbers and numeric text compare as numbers, as SQL does."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+@lru_cache(maxsize=64)
+def _key_set(values: tuple) -> frozenset:
+    return frozenset(_key(v) for v in values)
+
+
 def _positive(op, actual, expected) -> bool:
     try:
         if op == "=":
-            return actual == expected
+            return _key(actual) == _key(expected)
         if op == "!=":
-            return actual != expected
+            return _key(actual) != _key(expected)
         if op == "IN":
-            return actual in expected
+            return _key(actual) in _key_set(expected)
         if op in (">", ">=", "<", "<="):
             return {">": actual > expected, ">=": actual >= expected,
                     "<": actual < expected, "<=": actual <= expected}[op]
