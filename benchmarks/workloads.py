@@ -55,7 +55,25 @@ def hunt(bundle, steps):
         timed(steps, "huntflow of 10 chained statements", lambda: run(chain))
 
 
-WORKLOADS = {"json": json_parse, "cache": firepit_cache, "hunt": hunt}
+def get_one(bundle, steps):
+    """The GET of the targets, alone in its process: its own peak RSS."""
+    from kestrel.session import Session
+
+    with Session() as session:
+        timed(steps, "GET one process name (own process)", lambda: session.execute(
+            f"procs = GET process FROM '{bundle}' WHERE name = 'cmd.exe'"))
+
+
+def get_all(bundle, steps):
+    from kestrel.session import Session
+
+    with Session() as session:
+        timed(steps, "GET all processes (own process)", lambda: session.execute(
+            f"allp = GET process FROM '{bundle}'"))
+
+
+WORKLOADS = {"json": json_parse, "cache": firepit_cache, "hunt": hunt,
+             "get_one": get_one, "get_all": get_all}
 
 if __name__ == "__main__":
     name, bundle = sys.argv[1], sys.argv[2]

@@ -125,12 +125,11 @@ class Store:
 
     # ------------------------------------------------------------ ingest and extract
 
-    def ingest(self, query_id: str, bundles: list):
-        """Cache STIX bundles (dicts) under `query_id`."""
-        if not bundles:
-            return
+    def ingest(self, query_id: str, bundles):
+        """Cache STIX bundles (dicts; a list or any iterable) under `query_id`, one at a time."""
         with store_errors("cannot store the data"):
-            self.fp.cache(query_id, bundles)
+            for bundle in bundles:
+                self.fp.cache(query_id, [bundle])
 
     def extract(self, view: str, entity_type: str, query_id: str, pattern: str | None):
         """A view of the `entity_type` entities in `query_id` that match `pattern`."""

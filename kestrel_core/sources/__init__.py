@@ -9,6 +9,7 @@ and bare paths are STIX bundles; stixshifter:// runs stix-shifter connectors.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Iterable
 
 from ..errors import DataSourceError
 from .bundle import BundleSource
@@ -17,7 +18,10 @@ from .stixshifter import StixShifterSource
 
 @dataclass
 class QueryResult:
-    bundles: list
+    """What a source answers: bundles to store (a list, or an iterable produced while
+    the store ingests) and the native queries it ran (complete once bundles are read)."""
+
+    bundles: Iterable
     native_queries: list = field(default_factory=list)
 
 

@@ -22,7 +22,7 @@ import requests
 from ..errors import DataSourceError, KestrelSyntaxError
 from ..syntax.ast import parse_timestamp
 from ..syntax.parser import parse
-from .match import matches
+from .match import compiled, record_objects
 
 # Records to hand the store at a time: bounds memory whatever the bundle's size.
 BATCH = 5000
@@ -30,7 +30,7 @@ BATCH = 5000
 
 class BundleSource:
     # values per FIND prefetch pattern (matched here in Python, so large batches are fine)
-    prefetch_batch = 5000
+    prefetch_batch = 1_000_000
     # A bundle's processes without x_unique_id (and its connections) get a new firepit
     # identity in every record, so records found by pid or ports would join nothing.
     prefetch_identities = {"process": (("x_unique_id",),), "network-traffic": ()}
@@ -39,7 +39,9 @@ class BundleSource:
         self.timeout = config.http_timeout
 
     def query(self, uri, entity_type, pattern, window, where=None, progress=None):
-        """Matching records of the bundle(s) in `window`, as bundles of at most BATCH records.
+        """Matching records of the bundle(s) in `window`, as bundles of at most BATCH
+        records, produced while the store ingests them (memory stays bounded); the
+        native query's description is complete once they are consumed.
 
         `where` (an ECGP) is what records must match; without it the STIX `pattern`
         (e.g. a FIND prefetch's) is read as one."""
@@ -47,29 +49,34 @@ class BundleSource:
 
         if where is None and pattern:
             where = _pattern_as_ecgp(pattern, entity_type)
+        locations = self._locations(uri)
+        native = []
+        return QueryResult(self._batches(uri, locations, entity_type, where, window,
+                                         progress, native), native)
+
+    def _batches(self, uri, locations, entity_type, where, window, progress, native):
         start, stop = (None, None) if not window else (
             parse_timestamp(t) if isinstance(t, str) else t for t in window)
-        locations = self._locations(uri)
-        bundles, batch, kept, seen, shared = [], [], 0, 0, {}
+        test = compiled(where, entity_type) if where is not None else None
+        batch, kept, seen, shared = [], 0, 0, {}
         for location in locations:
             for record in self._records(location, shared):
                 seen += 1
                 if start is not None and not _in_window(record, start, stop):
                     continue
-                if where is not None and not matches(where, record, entity_type, shared):
+                if test is not None and not test(record_objects(record, shared)):
                     continue
                 batch.append(record)
                 kept += 1
                 if len(batch) == BATCH:
-                    bundles.append(_bundle(batch, shared))
+                    yield _bundle(batch, shared)
                     batch = []
                     if progress:
                         progress(f"{uri}: {seen} records read, {kept} match")
         if batch:
-            bundles.append(_bundle(batch, shared))
-        native = [f"read {len(locations)} bundle file(s) from {uri}: {seen} observations, "
-                  f"{kept} in the time range matching the pattern"]
-        return QueryResult(bundles, native)
+            yield _bundle(batch, shared)
+        native.append(f"read {len(locations)} bundle file(s) from {uri}: {seen} observations, "
+                      f"{kept} in the time range matching the pattern")
 
     def _locations(self, uri):
         parsed = urlparse(uri)

@@ -1,17 +1,19 @@
-"""Record-level ECGP matching for bundle sources.
+"""Record-level ECGP matching for bundle (and re-matching stix-shifter) records.
 
 Kestrel matches an ECGP against each record: a comparison holds when some
 object of its entity type in the record satisfies it, so extended subgraphs
 (`ipv4-addr:value = ...` beside `process:name = ...`) constrain the record,
 not one object.  STIX matchers apply one-object semantics instead, hence
 this small evaluator.  The store then picks the center entities.
+
+An ECGP is compiled once into a predicate (lists become sets), since one
+query tests it against every record of a bundle.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
-from functools import lru_cache
 
 from ..syntax import ast
 
@@ -24,26 +26,49 @@ def record_objects(record: dict, shared: dict) -> dict:
 
 
 def matches(node, record: dict, center_type: str, shared: dict) -> bool:
-    return _holds(node, record_objects(record, shared), center_type)
+    return compiled(node, center_type)(record_objects(record, shared))
 
 
-def _holds(node, objects: dict, center_type: str) -> bool:
+_COMPILED: dict = {}  # id(node) -> (node, center type, predicate); ids, not hashes of big lists
+
+
+def compiled(node, center_type: str):
+    """The predicate of `node` (compiled once per node object)."""
+    found = _COMPILED.get(id(node))
+    if found is None or found[0] is not node or found[1] != center_type:
+        if len(_COMPILED) > 64:
+            _COMPILED.clear()
+        found = _COMPILED[id(node)] = (node, center_type, _compile(node, center_type))
+    return found[2]
+
+
+def _compile(node, center_type: str):
+    """A predicate over a record's objects (id -> object) for the ECGP `node`."""
     if isinstance(node, ast.BoolExpr):
-        combine = all if node.op == "AND" else any
-        return combine(_holds(o, objects, center_type) for o in node.operands)
+        parts = tuple(_compile(o, center_type) for o in node.operands)
+        if node.op == "AND":
+            return lambda objects: all(part(objects) for part in parts)
+        return lambda objects: any(part(objects) for part in parts)
     entity_type = node.path.entity_type or center_type
-    for obj in objects.values():
-        if obj.get("type") == entity_type:
-            if any(_compare(node, v) for v in _resolve(obj, node.path.attribute, objects)):
-                return True
-    return False
+    steps = tuple(step.strip("'").replace("[*]", "")
+                  for step in re.findall(r"'[^']*'|[^.]+", node.path.attribute))
+    test = _test(node.op, node.value)
+    negated = node.negated
+
+    def holds(objects):
+        for obj in objects.values():
+            if obj.get("type") == entity_type:
+                if any(test(v) != negated for v in _resolve(obj, steps, objects)):
+                    return True
+        return False
+
+    return holds
 
 
-def _resolve(obj, attribute: str, objects: dict) -> list:
+def _resolve(obj, steps, objects) -> list:
     """Values at a path such as parent_ref.name or opened_connection_refs[*].dst_ref.value."""
     current = [obj]
-    for step in re.findall(r"'[^']*'|[^.]+", attribute):
-        key = step.strip("'").replace("[*]", "")
+    for key in steps:
         following = []
         for item in current:
             if not isinstance(item, dict) or key not in item:
@@ -56,11 +81,6 @@ def _resolve(obj, attribute: str, objects: dict) -> list:
             following.extend(value if isinstance(value, list) else [value])
         current = [v for v in following if v is not None]
     return current
-
-
-def _compare(node: ast.Comparison, actual) -> bool:
-    result = _positive(node.op, actual, node.value)
-    return not result if node.negated else result
 
 
 def _key(value):
@@ -77,35 +97,50 @@ def _key(value):
     return value
 
 
-@lru_cache(maxsize=64)
-def _key_set(values: tuple) -> frozenset:
-    return frozenset(_key(v) for v in values)
+def _test(op, expected):
+    """A function of an actual value for `op expected` (negation is applied by the caller)."""
+    if op == "IN":
+        keys = frozenset(_key(v) for v in expected)
+        return _safe(lambda actual: _key(actual) in keys)
+    if op in ("=", "!="):
+        key = _key(expected)
+        return _safe((lambda a: _key(a) == key) if op == "=" else (lambda a: _key(a) != key))
+    if op in (">", ">=", "<", "<="):
+        compare = {">": lambda a: a > expected, ">=": lambda a: a >= expected,
+                   "<": lambda a: a < expected, "<=": lambda a: a <= expected}[op]
+        return _safe(compare)
+    if op == "LIKE":
+        regex = re.compile(_like_regex(expected), re.DOTALL)
+        return _safe(lambda a: regex.fullmatch(str(a)) is not None)
+    if op == "MATCHES":
+        try:
+            regex = re.compile(expected)
+        except re.error:
+            return lambda a: False
+        return _safe(lambda a: regex.search(str(a)) is not None)
+    network = _network(expected)
+    if network is None:
+        return lambda a: False
+    if op == "ISSUBSET":
+        return _safe(lambda a: _network(a).subnet_of(network))
+    return _safe(lambda a: _network(a).supernet_of(network))
 
 
-def _positive(op, actual, expected) -> bool:
+def _safe(test):
+    """Values of the wrong kind do not match (and never raise)."""
+    def guarded(actual):
+        try:
+            return bool(test(actual))
+        except (TypeError, ValueError, AttributeError):
+            return False
+    return guarded
+
+
+def _network(value):
     try:
-        if op == "=":
-            return _key(actual) == _key(expected)
-        if op == "!=":
-            return _key(actual) != _key(expected)
-        if op == "IN":
-            return _key(actual) in _key_set(expected)
-        if op in (">", ">=", "<", "<="):
-            return {">": actual > expected, ">=": actual >= expected,
-                    "<": actual < expected, "<=": actual <= expected}[op]
-        if op == "LIKE":
-            return re.fullmatch(_like_regex(expected), str(actual), re.DOTALL) is not None
-        if op == "MATCHES":
-            return re.search(expected, str(actual)) is not None
-        if op == "ISSUBSET":
-            return ipaddress.ip_network(str(actual), strict=False).subnet_of(
-                ipaddress.ip_network(expected, strict=False))
-        if op == "ISSUPERSET":
-            return ipaddress.ip_network(str(actual), strict=False).supernet_of(
-                ipaddress.ip_network(expected, strict=False))
-    except (TypeError, ValueError, re.error):
-        return False
-    return False
+        return ipaddress.ip_network(str(value), strict=False)
+    except ValueError:
+        return None
 
 
 def _like_regex(pattern: str) -> str:
