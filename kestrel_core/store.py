@@ -45,6 +45,8 @@ from .syntax.ast import format_timestamp
 
 log = logging.getLogger(__name__)
 
+ROW = "__kestrel_row"  # a row number column that never meets a STIX attribute
+
 # Kestrel time units -> firepit's BinnedColumn units (None: numeric bins)
 BIN_UNITS = {"DAY": "d", "HOUR": "h", "MINUTE": "m", "SECOND": "s"}
 
@@ -228,6 +230,42 @@ class Store:
         through references (`binary_ref.name`, ...)."""
         with store_errors("cannot read entities"):
             return self.fp.lookup(view, cols=columns or "*", limit=limit, offset=offset)
+
+    def distinct_page(self, view: str, columns: list, sort_by=None, ascending=True,
+                      limit=None, offset=0) -> tuple:
+        """(rows, total): one page of the distinct combinations of `columns` (reference
+        paths such as parent_ref.name allowed), sorted in the database, and how many
+        distinct rows there are in all: DISP's first page never reads the whole view."""
+        wanted = list(columns) + ([sort_by] if sort_by and sort_by not in columns else [])
+        query = Query(view)
+        own = self.fp.columns(view)
+        projection = []
+        for column in wanted:
+            if column in own:
+                projection.append(Column(column, view))
+            else:
+                joins, table, target = self.fp.path_joins(view, None, column)
+                query.extend(joins)
+                projection.append(Column(target, table, alias=column))
+        query.append(Projection(projection))
+        inner, values = query.render(self.fp.placeholder, self.fp.dialect)
+        inner = inner.rstrip().rstrip(";")
+        names = ", ".join(f'"{c}"' for c in wanted)
+        # rows keep the view's own order (a SORT result) through their first appearance
+        numbered = f'SELECT *, ROW_NUMBER() OVER () AS "{ROW}" FROM ({inner}) AS shown'
+        order = f'"{sort_by}" {"ASC" if ascending else "DESC"}, ' if sort_by else ""
+        page = (f"SELECT {names} FROM ({numbered}) AS numbered GROUP BY {names} "
+                f'ORDER BY {order}MIN("{ROW}")')
+        if limit is not None:
+            page += f" LIMIT {int(limit)}"
+        if offset:
+            page += f" OFFSET {int(offset)}"
+        count = f'SELECT COUNT(*) AS "count" FROM (SELECT {names} FROM ({inner}) AS shown ' \
+                f"GROUP BY {names}) AS distinct_rows"
+        with store_errors("cannot read entities"):
+            rows = self.fp._query(page, values).fetchall()
+            total = self.fp._query(count, values).fetchone()
+        return rows, int(list(total.values())[0])
 
     def raw_rows(self, view: str) -> list:
         """Entities as stored: references stay ids."""

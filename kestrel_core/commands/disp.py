@@ -24,24 +24,22 @@ def _shown_columns(columns, attrs):
 def run(stmt, ctx):
     expr = stmt.expression
     cap = ctx.config.disp_rows if expr.limit is None else expr.limit
-    whole = dataclasses.replace(expr, limit=None, offset=None)
+    # WHERE and transforms build views; sorting, distinct rows and the page are one query
+    whole = dataclasses.replace(expr, limit=None, offset=None, sort_by=None)
     before = len(ctx.created_views)
     try:
         view, _ = evaluate(ctx, stmt, "disp", whole)
         columns = ctx.store.columns(view)
-        for attribute in expr.attrs:
+        for attribute in expr.attrs + ((expr.sort_by,) if expr.sort_by else ()):
             check_attribute(attribute, columns, expr.input, stmt, ctx.source_text)
-        empty = not ctx.store.count(view)
-        rows = [] if empty else ctx.store.rows(view, _shown_columns(columns, expr.attrs))
+        shown = _shown_columns(columns, expr.attrs)
+        rows, total = ([], 0) if not ctx.store.count(view) else ctx.store.distinct_page(
+            view, shown, expr.sort_by, expr.ascending, cap, expr.offset or 0)
     finally:
         for temporary in reversed(ctx.created_views[before:]):
             ctx.store.drop(temporary)
         del ctx.created_views[before:]
-    frame = pd.DataFrame(rows, columns=_shown_columns(columns, expr.attrs))
+    frame = pd.DataFrame(rows, columns=shown).astype(object)
     if not expr.attrs and len(frame):
         frame = frame.dropna(axis=1, how="all")  # attributes no shown entity has
-    # the same entity seen in many records is one row to a hunter
-    frame = frame.astype(object).drop_duplicates(ignore_index=True)
-    start = expr.offset or 0
-    shown = frame.iloc[start:start + cap].reset_index(drop=True)
-    return Outcome(results=[Table(shown, total=len(frame), offset=start)])
+    return Outcome(results=[Table(frame, total=total, offset=expr.offset or 0)])
