@@ -51,7 +51,7 @@ def measure(count: int, folder: str) -> list:
         (count, "json.load (baseline)", parse["steps"]["json.load"], parse["rss_mb"]),
         (count, "firepit cache() (baseline)", base_seconds, cache["rss_mb"]),
     ]
-    for workload in ("get_one", "get_all", "hunt"):
+    for workload in ("get_one", "get_all", "hunt", "kernel", "complete"):
         measured = run_workload(workload, bundle)
         for step, seconds in measured["steps"].items():
             rows.append((count, step, seconds, measured["rss_mb"]))

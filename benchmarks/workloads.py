@@ -72,7 +72,62 @@ def get_all(bundle, steps):
             f"allp = GET process FROM '{bundle}'"))
 
 
-WORKLOADS = {"json": json_parse, "cache": firepit_cache, "hunt": hunt,
+def kernel_overhead(bundle, steps):
+    """Per-cell cost of the kernel over Session.execute, on the same small statement."""
+    import statistics
+
+    from jupyter_client.manager import start_new_kernel
+
+    from kestrel.session import Session
+
+    cells, code = 50, "INFO procs"
+    setup = f"procs = GET process FROM '{bundle}' WHERE name = 'cmd.exe'"
+    with Session() as session:
+        session.execute(setup)
+        direct = []
+        for _ in range(cells):
+            started = time.perf_counter()
+            session.execute(code)
+            direct.append(time.perf_counter() - started)
+    km, kc = start_new_kernel(kernel_name="kestrel")
+    try:
+        kc.execute_interactive(setup, timeout=600, output_hook=lambda msg: None)
+        through = []
+        for _ in range(cells):
+            started = time.perf_counter()
+            kc.execute_interactive(code, timeout=60, output_hook=lambda msg: None)
+            through.append(time.perf_counter() - started)
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    steps["INFO in-process (median)"] = statistics.median(direct)
+    steps["INFO through the kernel (median)"] = statistics.median(through)
+    steps["kernel overhead per cell (median)"] = statistics.median(through) - statistics.median(
+        direct)
+
+
+def completion(bundle, steps):
+    """do_complete latency with 200 variables, at typical cursor positions."""
+    from kestrel.session import Session
+
+    with Session() as session:
+        session.execute(f"procs = GET process FROM '{bundle}' WHERE name = 'cmd.exe'")
+        for i in range(200):
+            session.create_variable(f"v{i:03d}", [f"10.0.{i // 250}.{i % 250 + 1}"], "ipv4-addr")
+        texts = ["DISP v1", "x = GET process WHERE na", "DISP procs ATTR ", "p = FIND process CR",
+                 "y = v0", "DISP procs WHERE pid = v10", "GROUP procs BY "]
+        samples = []
+        for _ in range(60):
+            for text in texts:
+                started = time.perf_counter()
+                session.do_complete(text, len(text))
+                samples.append(time.perf_counter() - started)
+    samples.sort()
+    steps["do_complete p50 (200 variables)"] = samples[len(samples) // 2]
+    steps["do_complete p99 (200 variables)"] = samples[int(len(samples) * 0.99)]
+
+
+WORKLOADS = {"kernel": kernel_overhead, "complete": completion, "json": json_parse, "cache": firepit_cache, "hunt": hunt,
              "get_one": get_one, "get_all": get_all}
 
 if __name__ == "__main__":
