@@ -27,7 +27,6 @@ from firepit.exceptions import (
 from firepit.query import (
     BinnedColumn,
     Column,
-    Count,
     Filter,
     Join,
     Limit,

@@ -14,6 +14,7 @@ import pwd
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 
 import pytest
@@ -124,3 +125,19 @@ def store_url(request, tmp_path):
         yield str(tmp_path / "store.db")
     else:
         yield request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture(scope="session")
+def kernel_spec(tmp_path_factory):
+    """`python -m kestrel_kernel.install --prefix TMP`, and JUPYTER_PATH pointing there."""
+    prefix = tmp_path_factory.mktemp("jupyter-prefix")
+    subprocess.run([sys.executable, "-m", "kestrel_kernel.install", "--prefix", str(prefix)],
+                   check=True, capture_output=True, text=True)
+    data_dir = prefix / "share" / "jupyter"
+    saved = os.environ.get("JUPYTER_PATH")
+    os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(data_dir), saved]))
+    yield data_dir / "kernels" / "kestrel"
+    if saved is None:
+        os.environ.pop("JUPYTER_PATH", None)
+    else:
+        os.environ["JUPYTER_PATH"] = saved

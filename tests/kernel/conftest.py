@@ -2,27 +2,8 @@
 what it says about svchost.exe processes, computed with plain json."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
-
-
-@pytest.fixture(scope="session")
-def kernel_spec(tmp_path_factory):
-    """`python -m kestrel_kernel.install --prefix TMP`, and JUPYTER_PATH pointing there."""
-    prefix = tmp_path_factory.mktemp("jupyter-prefix")
-    subprocess.run([sys.executable, "-m", "kestrel_kernel.install", "--prefix", str(prefix)],
-                   check=True, capture_output=True, text=True)
-    data_dir = prefix / "share" / "jupyter"
-    saved = os.environ.get("JUPYTER_PATH")
-    os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(data_dir), saved]))
-    yield data_dir / "kernels" / "kestrel"
-    if saved is None:
-        os.environ.pop("JUPYTER_PATH", None)
-    else:
-        os.environ["JUPYTER_PATH"] = saved
 
 
 @pytest.fixture(scope="session")

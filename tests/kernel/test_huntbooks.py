@@ -11,6 +11,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from figdata import graph_of, traces
+
 BOOKS = pathlib.Path(__file__).resolve().parents[2] / "examples" / "huntbooks"
 DATA_IN_BOOKS = "../../../shared/data/"  # how the huntbooks name the shared data folder
 
@@ -189,30 +191,6 @@ def figure(outputs):
     (shown,) = [o["data"] for o in outputs if PLOTLY in o["data"]]
     assert "plotly" in shown["text/html"].lower() and shown["text/plain"]
     return shown[PLOTLY]
-
-
-def traces(fig, role):
-    return [t for t in fig["data"] if (t.get("meta") or {}).get("kestrel") == role]
-
-
-def graph_of(fig):
-    """(nodes {key: (legend group, customdata[1:])}, edges [(from key, to key)]) read back
-    from a node-link figure; every edge's ends sit on its nodes' points."""
-    nodes, where = {}, {}
-    for trace in traces(fig, "nodes"):
-        for x, y, data in zip(trace["x"], trace["y"], trace["customdata"]):
-            assert data[0] not in nodes, data[0]
-            nodes[data[0]] = (trace["meta"]["group"], data[1:])
-            where[data[0]] = (x, y)
-    (lines,) = traces(fig, "edges")
-    ends, edges = lines["customdata"], []
-    for i in range(0, len(ends), 3):
-        a, b = ends[i][0], ends[i + 1][0]
-        assert (lines["x"][i], lines["y"][i]) == where[a]
-        assert (lines["x"][i + 1], lines["y"][i + 1]) == where[b]
-        assert ends[i + 2] == [None] and lines["x"][i + 2] is None
-        edges.append((a, b))
-    return nodes, edges, where
 
 
 def test_analytics(run_book, observations):

@@ -50,8 +50,8 @@ def test_get_returns_the_matching_records(hunt, bundle_http, shared_data):
             if o.get("type") == "process" and o.get("name") == "cmd.exe"}
     assert {p["pid"] for p in session.get_variable("procs")} == pids
     assert session.variable_summary("procs").records == len(matching)
-    assert f"stixshifter://web: [process:name = 'cmd.exe'] START t'2019-11-16T00:00:00.000Z' " \
-           f"STOP t'2019-11-17T00:00:00.000Z'" in _explain(session, "procs")
+    assert "stixshifter://web: [process:name = 'cmd.exe'] START t'2019-11-16T00:00:00.000Z' " \
+           "STOP t'2019-11-17T00:00:00.000Z'" in _explain(session, "procs")
 
 
 def test_records_are_cut_to_the_window(hunt, bundle_http, shared_data):

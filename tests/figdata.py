@@ -36,7 +36,7 @@ def graph_of(fig):
         a, b = ends[i][0], ends[i + 1][0]
         assert (lines["x"][i], lines["y"][i]) == where[a]
         assert (lines["x"][i + 1], lines["y"][i + 1]) == where[b]
-        assert ends[i + 2] == [None]
+        assert ends[i + 2] == [None] and lines["x"][i + 2] is None
         edges.append((a, b))
     return nodes, edges, where
 
