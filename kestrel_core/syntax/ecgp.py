@@ -8,7 +8,9 @@ to apply (see `time_window`).
 from __future__ import annotations
 
 import dataclasses
+import re
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Optional
 
 from ..errors import KestrelSemanticError
@@ -29,8 +31,10 @@ def stix_value(value) -> str:
         return "true" if value else "false"
     if isinstance(value, str):
         return stix_string(value)
-    if isinstance(value, (int, float)):
-        return repr(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return stix_float(value)
     if isinstance(value, tuple):
         return "(" + ", ".join(stix_value(v) for v in value) + ")"
     if value is None:
@@ -38,8 +42,23 @@ def stix_value(value) -> str:
     raise KestrelSemanticError(f"a value of type {type(value).__name__} cannot go into a pattern")
 
 
+def stix_float(value: float) -> str:
+    """A float as STIX writes it: digits and a point, no exponent (1e16 -> 10000000000000000.0)."""
+    text = format(Decimal(repr(value)), "f")
+    return text if "." in text else text + ".0"
+
+
+# Words of the STIX pattern grammar (case-sensitive): a path step spelled so is quoted.
+STIX_KEYWORDS = frozenset(
+    "AND OR NOT FOLLOWEDBY LIKE MATCHES ISSUPERSET ISSUBSET EXISTS LAST IN START STOP "
+    "SECONDS true false WITHIN REPEATS TIMES".split())
+
+
 def stix_path(path: ast.AttrPath, entity_type: str) -> str:
-    return f"{path.entity_type or entity_type}:{path.attribute}"
+    steps = re.findall(r"'[^']*'(?:\[\*\])?|[^.]+", path.attribute)
+    quoted = [f"'{s[:-3]}'[*]" if s.endswith("[*]") and s[:-3] in STIX_KEYWORDS
+              else f"'{s}'" if s in STIX_KEYWORDS else s for s in steps]
+    return f"{path.entity_type or entity_type}:{'.'.join(quoted)}"
 
 
 def render(node, entity_type: str) -> str:

@@ -105,7 +105,7 @@ def syntax_error(err: UnexpectedInput, text: str) -> KestrelSyntaxError:
         return _at_end(text, err.expected)
     if isinstance(err, UnexpectedCharacters):
         char = text[err.pos_in_stream]
-        message = f'unexpected character "{char}"'
+        message = f'unexpected character "{visible(char)}"'
         if char in "'\"":
             message = "unterminated string (a string must close on the line it opens)"
         return KestrelSyntaxError(
@@ -116,8 +116,7 @@ def syntax_error(err: UnexpectedInput, text: str) -> KestrelSyntaxError:
 
 
 def _at_end(text, expected):
-    body = text.rstrip()
-    lines = body.splitlines() or [""]
+    lines = text.rstrip().split("\n")  # lines as lark counts them: only \n ends one
     line, column = len(lines), len(lines[-1]) + 1  # just after the last word
     return KestrelSyntaxError(
         "unexpected end of input: the statement is not finished",
@@ -129,7 +128,13 @@ def _at_end(text, expected):
 def _describe_token(token: Token) -> str:
     if token.type.startswith("_") or (token.type.isupper() and str(token).upper() == token.type):
         return f"keyword {str(token).upper()}"
-    return f'"{token}"'
+    return f'"{visible(str(token))}"'
+
+
+def visible(text: str) -> str:
+    """Text with characters that do not print (NUL, controls, separators) as escapes."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                   for c in text)
 
 
 def _hint(expected) -> str | None:

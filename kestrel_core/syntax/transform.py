@@ -7,18 +7,26 @@ the position of the offending part.
 
 from __future__ import annotations
 
-import ast as pyast
 import dataclasses
-import warnings
+import math
+import re
+import unicodedata
 from typing import NamedTuple
 
 from lark import Token, Transformer, Tree, v_args
 
 from ..errors import KestrelSyntaxError
 from . import ast
+from .ecgp import UNIT_SECONDS
 
 ANONYMOUS = "_"
 
+# The largest whole number SQLite and PostgreSQL take (LIMIT, OFFSET, BIN sizes).
+MAX_INT = 2**63 - 1
+# Integer literals beyond this many digits are refused (Python refuses above 4300).
+MAX_DIGITS = 100
+# LAST n UNIT may reach back at most this far (datetime arithmetic must stay in range).
+MAX_LAST_SECONDS = 1000 * 366 * 86400
 
 
 def span_of(item) -> ast.Span:
@@ -30,22 +38,117 @@ def span_of(item) -> ast.Span:
                     meta.start_pos, meta.end_pos)
 
 
-def decode_string(token: Token) -> str:
-    """A Python string literal (quotes, escapes, r-prefix) to its value."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # `\.` keeps its backslash, as in Python
-        try:
-            return pyast.literal_eval(str(token))
-        except (ValueError, SyntaxError) as err:
-            raise KestrelSyntaxError(f"invalid string literal {token}: {err.args[0]}").at(
-                span_of(token), None) from None
+def decode_string(token: Token, json_escapes: bool = False) -> str:
+    """A string literal (quotes, Python escapes, r-prefix) to its value.
+
+    Escapes are Python's (an unknown one such as `\\.` keeps its backslash);
+    with `json_escapes` (NEW data) `\\/` is `/` as in JSON.  `\\uD83D\\uDE00`
+    surrogate pairs are joined as in JSON; an unpaired surrogate is not text
+    and is refused.  Any character may stand between the quotes, NUL included.
+    """
+    text = str(token)
+    if text[0] in "rR":
+        value = text[2:-1]  # verbatim, as in Python: r'a\'b' is a, backslash, quote, b
+    else:
+        value = _unescape(text[1:-1], token, json_escapes)
+    if any("\ud800" <= c <= "\udfff" for c in value):
+        value = _join_surrogates(value, token)
+    return value
+
+
+ESCAPES = {"\\": "\\", "'": "'", '"': '"', "a": "\a", "b": "\b", "f": "\f", "n": "\n",
+           "r": "\r", "t": "\t", "v": "\v"}
+HEX_ESCAPES = {"x": 2, "u": 4, "U": 8}
+
+
+def _unescape(body: str, token: Token, json_escapes: bool) -> str:
+    out, i = [], 0
+    while i < len(body):
+        char = body[i]
+        if char != "\\":
+            out.append(char)
+            i += 1
+            continue
+        start, kind = i, body[i + 1]  # the lexer guarantees a character after a backslash
+        i += 2
+        if kind in ESCAPES:
+            out.append(ESCAPES[kind])
+        elif json_escapes and kind == "/":
+            out.append("/")
+        elif kind in "01234567":
+            digits = re.match(r"[0-7]{1,3}", body[start + 1:]).group()
+            out.append(chr(int(digits, 8)))
+            i = start + 1 + len(digits)
+        elif kind in HEX_ESCAPES:
+            size = HEX_ESCAPES[kind]
+            digits = body[i:i + size]
+            if not re.fullmatch(r"[0-9A-Fa-f]{%d}" % size, digits):
+                raise _string_error(f"\\{kind} needs {size} hexadecimal digits", token, start,
+                                    2 + len(re.match(r"[0-9A-Fa-f]*", digits).group()))
+            code = int(digits, 16)
+            if code > 0x10FFFF:
+                raise _string_error(f"\\U{digits} is beyond Unicode (at most \\U0010FFFF)",
+                                    token, start, 2 + size)
+            out.append(chr(code))
+            i += size
+        elif kind == "N":
+            found = re.match(r"\{([^{}]*)\}", body[i:])
+            try:
+                out.append(unicodedata.lookup(found.group(1)) if found else "")
+            except KeyError:
+                found = None
+            if not found:
+                raise _string_error("\\N needs a Unicode character name: \\N{BULLET}", token,
+                                    start, 2)
+            i += len(found.group())
+        else:
+            out.append("\\" + kind)  # as in Python: unknown escapes keep their backslash
+    return "".join(out)
+
+
+def _join_surrogates(value: str, token: Token) -> str:
+    try:
+        return value.encode("utf-16-le", "surrogatepass").decode("utf-16-le")
+    except UnicodeDecodeError:
+        lone = next(c for c in value if "\ud800" <= c <= "\udfff")
+        raise _string_error(f"\\u{ord(lone):04x} is half of a surrogate pair, not a character",
+                            token, None, len(str(token))) from None
+
+
+def _string_error(message: str, token: Token, offset, width: int) -> KestrelSyntaxError:
+    """An error inside a string literal, pointing at the escape at `offset` in its body
+    (None: the whole literal); a string is on one line."""
+    prefix = 2 if str(token)[0] in "rR" else 1
+    span = span_of(token)
+    if span is not ast.NO_SPAN and offset is not None:
+        column = span.column + prefix + offset
+        span = ast.Span(span.line, column, span.line, column + width,
+                        span.start_pos + prefix + offset, span.start_pos + prefix + offset + width)
+    return KestrelSyntaxError(f"invalid string: {message}").at(span, None)
 
 
 def decode_number(token: Token):
     text = str(token)
     if any(c in text for c in ".eE"):
-        return float(text)
+        value = float(text)
+        if not math.isfinite(value):
+            raise KestrelSyntaxError(f"number out of range: {text}").at(span_of(token), None)
+        return value
+    if len(text.lstrip("-").lstrip("0")) > MAX_DIGITS:
+        raise KestrelSyntaxError(f"number out of range: more than {MAX_DIGITS} digits").at(
+            span_of(token), None)
     return int(text)
+
+
+def decode_int(token: Token, what: str, minimum: int = 0, maximum: int = MAX_INT) -> int:
+    """A whole number of LIMIT, OFFSET, LAST or BIN, within what the stores can take."""
+    digits = str(token).lstrip("0") or "0"
+    value = int(digits) if len(digits) <= len(str(maximum)) else maximum + 1
+    if value < minimum:
+        raise KestrelSyntaxError(f"{what} must be at least {minimum}").at(span_of(token), None)
+    if value > maximum:
+        raise KestrelSyntaxError(f"{what} must be at most {maximum}").at(span_of(token), None)
+    return value
 
 
 def strip_timestamp(token: Token) -> str:
@@ -131,14 +234,14 @@ class ToAst(Transformer):
         return _with_span(ast.Save(input=str(children[0]), path=str(children[1])), meta)
 
     def sort(self, children):
-        input_var, attribute = str(children[0]), str(children[1])
+        input_var, attribute = str(children[0]), attribute_text(children[1])
         ascending = len(children) < 3 or str(children[2]).upper() == "ASC"
         return lambda out: ast.Sort(output_var=out, input=input_var, attribute=attribute,
                                     ascending=ascending)
 
     def group(self, children):
         input_var, rest = str(children[0]), children[1:]
-        by = tuple(str(c) if isinstance(c, Token) else c for c in rest
+        by = tuple(attribute_text(c) if isinstance(c, Token) else c for c in rest
                    if not isinstance(c, ast.Aggregation))
         aggregations = tuple(c for c in rest if isinstance(c, ast.Aggregation))
         return lambda out: ast.Group(output_var=out, input=input_var, by=by,
@@ -146,17 +249,18 @@ class ToAst(Transformer):
 
     def bin(self, children):
         unit = _time_unit(children[2]) if len(children) > 2 else None
-        return ast.Bin(str(children[0]), int(children[1]), unit)
+        return ast.Bin(attribute_text(children[0]), decode_int(children[1], "a BIN size", 1),
+                       unit)
 
     def aggregation(self, children):
-        func, attribute = str(children[0]).upper(), str(children[1])
+        func, attribute = str(children[0]).upper(), attribute_text(children[1])
         alias = str(children[2]) if len(children) > 2 else None
         return ast.Aggregation(func, attribute, alias)
 
     def join(self, children):
         left, right = str(children[0]), str(children[1])
-        left_attr = str(children[2]) if len(children) > 2 else None
-        right_attr = str(children[3]) if len(children) > 3 else None
+        left_attr = attribute_text(children[2]) if len(children) > 2 else None
+        right_attr = attribute_text(children[3]) if len(children) > 3 else None
         return lambda out: ast.Join(output_var=out, left=left, right=right,
                                     left_attribute=left_attr, right_attribute=right_attr)
 
@@ -229,18 +333,18 @@ class ToAst(Transformer):
     @v_args(meta=True)
     def sort_clause(self, meta, children):
         ascending = len(children) < 2 or str(children[1]).upper() == "ASC"
-        return Clause("sort", (str(children[0]), ascending), meta)
+        return Clause("sort", (attribute_text(children[0]), ascending), meta)
 
     @v_args(meta=True)
     def limit_clause(self, meta, children):
-        return Clause("limit", int(children[0]), meta)
+        return Clause("limit", decode_int(children[0], "LIMIT"), meta)
 
     @v_args(meta=True)
     def offset_clause(self, meta, children):
-        return Clause("offset", int(children[0]), meta)
+        return Clause("offset", decode_int(children[0], "OFFSET"), meta)
 
     def attribute_list(self, children):
-        return tuple(str(c) for c in children)
+        return tuple(attribute_text(c) for c in children)
 
     # ------------------------------------------------------------ sources and paths
 
@@ -274,7 +378,9 @@ class ToAst(Transformer):
     def compare(self, meta, children):
         path_token, (op, negated), value = children
         entity_type, _, attribute = str(path_token).rpartition(":")
-        path = ast.AttrPath(entity_type or None, attribute, span_of(path_token))
+        path = ast.AttrPath(entity_type or None, attribute_text(attribute), span_of(path_token))
+        if op == "IN" and not isinstance(value, (tuple, ast.VarAttr)):
+            value = (value,)  # `name IN 'a'` is `name IN ('a')`
         if isinstance(value, tuple) and op in ("=", "!="):
             op, negated = "IN", negated != (op == "!=")
         if isinstance(value, ast.VarAttr) and op in ("=", "!="):
@@ -284,6 +390,9 @@ class ToAst(Transformer):
             raise self._error(f"{op} needs a quoted string", meta)
         if op in (">", ">=", "<", "<=") and isinstance(value, (tuple, ast.VarAttr)):
             raise self._error(f"{op} needs a single value, not a list", meta)
+        if op in (">", ">=", "<", "<=") and (value is None or isinstance(value, bool)):
+            word = "null" if value is None else str(value).lower()
+            raise self._error(f"{op} needs a number or a string, not {word}", meta)
         return ast.Comparison(path, op, value, negated, span_of(meta))
 
     def operator(self, children):
@@ -303,13 +412,15 @@ class ToAst(Transformer):
     def var_attr(self, children):
         token = children[0]
         variable, _, attribute = str(token).partition(".")
-        return ast.VarAttr(variable, attribute, span_of(token))
+        return ast.VarAttr(variable, attribute_text(attribute), span_of(token))
 
     def string(self, children):
         return decode_string(children[0])
 
     raw_string = string
-    json_string = string
+
+    def json_string(self, children):
+        return decode_string(children[0], json_escapes=True)
 
     def number(self, children):
         return decode_number(children[0])
@@ -338,9 +449,11 @@ class ToAst(Transformer):
 
     @v_args(meta=True)
     def relative_time(self, meta, children):
-        amount, unit = int(children[0]), _time_unit(children[1])
+        amount, unit = decode_int(children[0], "LAST"), _time_unit(children[1])
         if amount <= 0:
             raise self._error("LAST needs a positive number", meta)
+        if amount * UNIT_SECONDS[unit] > MAX_LAST_SECONDS:
+            raise self._error("LAST reaches back at most 1000 years", meta)
         return ast.RelativeTime(amount, unit, span_of(meta))
 
     # ------------------------------------------------------------ JSON for NEW
@@ -352,7 +465,7 @@ class ToAst(Transformer):
         return dict(children)
 
     def json_pair(self, children):
-        return (decode_string(children[0]), children[1])
+        return (decode_string(children[0], json_escapes=True), children[1])
 
     def __default__(self, data, children, meta):
         raise AssertionError(f"grammar rule without AST mapping: {data}")
@@ -384,6 +497,22 @@ class _PathText(str):
         obj = super().__new__(cls, text)
         obj.span = span
         return obj
+
+
+def attribute_text(token) -> str:
+    """An attribute path in canonical form: a step is quoted exactly when it is not a
+    plain name (`hashes.SHA-256` and `hashes.'SHA-256'` are both `hashes.'SHA-256'`,
+    `hashes.'MD5'` is `hashes.MD5`), as STIX patterns and firepit's columns write it."""
+    steps = re.findall(r"'[^']*'(?:\[\*\])?|[^.]+", str(token))
+    out = []
+    for step in steps:
+        star = step.endswith("[*]")
+        name = step[:-3] if star else step
+        name = name.strip("'")
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            name = f"'{name}'"
+        out.append(name + ("[*]" if star else ""))
+    return ".".join(out)
 
 
 def _time_unit(token) -> str:

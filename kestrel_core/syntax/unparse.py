@@ -8,9 +8,29 @@ import re
 from . import ast
 
 
+SYMBOLIC_ESCAPES = {"\\": "\\\\", "'": "\\'", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
 def python_string(value: str) -> str:
-    """A Kestrel (Python-style) string literal that reads back as `value`."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n") + "'"
+    """A Kestrel (Python-style) string literal that reads back as `value`.
+
+    Characters that are not printable (NUL, other controls, line and paragraph
+    separators) are written as escapes, so the text stays on one line and shows them.
+    """
+    return "'" + "".join(_escaped(c) for c in value) + "'"
+
+
+def _escaped(char: str) -> str:
+    if char in SYMBOLIC_ESCAPES:
+        return SYMBOLIC_ESCAPES[char]
+    if char.isprintable():
+        return char
+    code = ord(char)
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
 
 
 def value_text(value) -> str:
