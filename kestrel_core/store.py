@@ -9,6 +9,7 @@ are applied here because firepit ignores START/STOP.
 from __future__ import annotations
 
 import json
+import re
 import logging
 import uuid
 from contextlib import contextmanager
@@ -39,7 +40,7 @@ from firepit.query import (
     Unique,
 )
 
-from .errors import StoreError
+from .errors import DataSourceError, StoreError
 from .syntax.ast import format_timestamp
 
 log = logging.getLogger(__name__)
@@ -130,6 +131,8 @@ class Store:
         """Cache STIX bundles (dicts; a list or any iterable) under `query_id`, one at a time."""
         with store_errors("cannot store the data"):
             for bundle in bundles:
+                for obj in bundle.get("objects", ()):
+                    check_property_names(obj)
                 self.fp.cache(query_id, [bundle])
 
     def extract(self, view: str, entity_type: str, query_id: str, pattern: str | None):
@@ -166,6 +169,8 @@ class Store:
             return False
 
     def load(self, view: str, objects: list, entity_type: str | None):
+        for obj in objects:
+            check_property_names(obj)
         with store_errors("cannot load the objects"):
             return self.fp.load(view, objects, sco_type=entity_type, preserve_ids=True)
 
@@ -385,6 +390,29 @@ class Store:
             return []
         return [f'SELECT t."id" FROM "{entity_type}" t JOIN "{input_view}" v'
                 f' ON t."{ref_name}" = v."id"']
+
+
+# a name, or a flattened path of names (binary_ref.name, hashes.'SHA-256') as LOAD gives
+PROPERTY_NAME = re.compile(r"[A-Za-z0-9_\-]+(\.([A-Za-z0-9_\-]+|'[A-Za-z0-9_\-]+'))*")
+
+
+def check_property_names(obj, where: str = ""):
+    """Refuse data whose property names are not plain names.
+
+    firepit turns property names into SQL column names without checking them, so
+    a name is data from the hunted systems that must not reach SQL as code.
+    """
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            if not isinstance(key, str) or not PROPERTY_NAME.fullmatch(key):
+                owner = obj.get("id") or obj.get("type") or "an object"
+                raise DataSourceError(
+                    f"refusing the data: {owner} has a property named {key!r}{where} "
+                    "(property names may hold letters, digits, _ and -, and dots between names)")
+            check_property_names(value, f"{where} in {key}" if not where else where)
+    elif isinstance(obj, list):
+        for item in obj:
+            check_property_names(item, where)
 
 
 def iso(moment) -> str:

@@ -16,7 +16,6 @@ import json
 import os
 import pathlib
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -29,14 +28,10 @@ import yaml
 from kestrel.session import Session
 
 import mysqlrows as data
+from sstools import DB_PASSWORD, DB_USER, free_port
 
-DB_USER, DB_PASSWORD = "hunter_k7", "Pa55-w0rd-for-tests"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ------------------------------------------------------------------ HTTP for stix_bundle
@@ -207,15 +202,5 @@ def hunt(monkeypatch, tmp_path):
     helper.close()
 
 
-def bundle_profile(http, name, auth=None, **options):
-    connection = {"host": f"{http.base}/{name}"}
-    if options:
-        connection["options"] = options
-    return "stix_bundle", connection, {"auth": auth or {"username": None, "password": None}}
 
 
-def mysql_profile(db, table="events", password=None, port=None, **options):
-    connection = {"host": db["host"], "port": port or db["port"], "database": db["database"],
-                  "options": {"table": table, **options}}
-    config = {"auth": {"username": db["user"], "password": password or db["password"]}}
-    return "mysql", connection, config

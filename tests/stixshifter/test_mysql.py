@@ -9,7 +9,7 @@ import time
 
 import mysqlrows as data
 import pytest
-from conftest import DB_PASSWORD, DB_USER, bundle_profile, free_port, mysql_profile
+from sstools import DB_PASSWORD, DB_USER, bundle_profile, free_port, mysql_profile
 
 from kestrel.errors import DataSourceError
 

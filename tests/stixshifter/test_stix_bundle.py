@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime, timedelta
 
 import pytest
-from conftest import bundle_profile, free_port
+from sstools import bundle_profile, free_port
 
 from kestrel.errors import DataSourceError
 from kestrel.session import Session
