@@ -118,7 +118,10 @@ class Session(AbstractContextManager):
         log.info("executing: %s", codeblock[stmt.span.start_pos:stmt.span.end_pos])
         try:
             outcome = HANDLERS[type(stmt)](stmt, ctx)
+            summary = None
             if outcome.variable is not None:
+                # views are lazy: reading the new one here surfaces its errors before commit
+                summary = self._summary_of(outcome.variable)
                 self._store.set_appdata(outcome.variable.view, outcome.variable.to_appdata())
         except BaseException as err:
             for view in reversed(ctx.created_views):
@@ -134,7 +137,6 @@ class Session(AbstractContextManager):
         results = list(outcome.results)
         if outcome.variable is not None:
             self.symtable[outcome.variable.name] = outcome.variable
-            summary = self.variable_summary(outcome.variable.name)
             summary.seconds = time.monotonic() - started
             summary.command = stmt.command
             if not summary.entities:
@@ -173,9 +175,11 @@ class Session(AbstractContextManager):
         return variable.version if variable else 0
 
     def variable_summary(self, name) -> VariableSummary:
-        variable = self._variable(name)
+        return self._summary_of(self._variable(name))
+
+    def _summary_of(self, variable) -> VariableSummary:
         return VariableSummary(
-            name=name, entity_type=variable.entity_type,
+            name=variable.name, entity_type=variable.entity_type,
             entities=self._store.count(variable.view),
             records=0 if variable.grouped else self._store.record_count(variable.view),
             grouped=variable.grouped,
