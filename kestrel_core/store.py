@@ -284,23 +284,6 @@ class Store:
         with store_errors("cannot read timestamps"):
             return self.fp.timestamped(view, limit=limit)
 
-    def with_observation_ids(self, view: str, limit=None) -> list:
-        with store_errors("cannot read observation ids"):
-            return self.fp.extract_observeddata_attribute(view, "id", limit=limit)
-
-    def records(self, view: str, limit=None) -> list:
-        query = Query([
-            Table(view),
-            Join("__contains", "id", "=", "target_ref"),
-            Join("observed-data", "source_ref", "=", "id"),
-            Projection([Column("*", "observed-data")]),
-            Unique(),
-        ])
-        if limit:
-            query.append(Limit(limit))
-        with store_errors("cannot read records"):
-            return self.fp.run_query(query).fetchall()
-
     # ------------------------------------------------------------ deriving views
 
     def refine(self, view: str, entity_type: str, input_view: str, sort_by=None,

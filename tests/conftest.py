@@ -8,6 +8,7 @@
 """
 
 import glob
+import json
 import os
 import pathlib
 import pwd
@@ -141,3 +142,12 @@ def kernel_spec(tmp_path_factory):
         os.environ.pop("JUPYTER_PATH", None)
     else:
         os.environ["JUPYTER_PATH"] = saved
+
+
+@pytest.fixture(scope="session")
+def cmd_pids(shared_data):
+    """Sorted distinct pids of cmd.exe processes in doctored-1k, from the raw JSON."""
+    bundle = json.loads((shared_data / "doctored-1k.json").read_text())
+    return sorted({o["pid"] for r in bundle["objects"] if r["type"] == "observed-data"
+                   for o in r["objects"].values()
+                   if o.get("type") == "process" and o.get("name") == "cmd.exe"})

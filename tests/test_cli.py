@@ -1,6 +1,5 @@
 """`kestrel FILE` as a user runs it: a real subprocess (`python -m kestrel`) on temp huntflows."""
 
-import json
 import os
 import re
 import uuid
@@ -18,15 +17,6 @@ def run_cli(*args, stdin=None, cwd=None, env=None):
     return subprocess.run([sys.executable, "-m", "kestrel", *map(str, args)],
                           input=stdin, capture_output=True, text=True, timeout=300,
                           cwd=cwd, env=full_env)
-
-
-@pytest.fixture(scope="module")
-def cmd_pids(shared_data):
-    """Sorted distinct pids of cmd.exe processes in doctored-1k, from the raw JSON."""
-    bundle = json.loads((shared_data / "doctored-1k.json").read_text())
-    return sorted({o["pid"] for r in bundle["objects"] if r["type"] == "observed-data"
-                   for o in r["objects"].values()
-                   if o.get("type") == "process" and o.get("name") == "cmd.exe"})
 
 
 def _huntflow(shared_data):

@@ -26,14 +26,6 @@ def config_file(tmp_path, monkeypatch):
     return write
 
 
-@pytest.fixture(scope="module")
-def cmd_pids(shared_data):
-    bundle = json.loads((shared_data / "doctored-1k.json").read_text())
-    return sorted({o["pid"] for r in bundle["objects"] if r["type"] == "observed-data"
-                   for o in r["objects"].values()
-                   if o.get("type") == "process" and o.get("name") == "cmd.exe"})
-
-
 def _disp(shared_data, statement="DISP procs ATTR name, pid SORT BY pid ASC"):
     with Session(session_id="cfg_" + uuid.uuid4().hex[:12]) as session:
         session.execute(f"procs = GET process FROM '{shared_data}/doctored-1k.json' "

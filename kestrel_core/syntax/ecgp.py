@@ -178,15 +178,6 @@ def simplify(node):
     return dataclasses.replace(node, operands=tuple(operands))
 
 
-def entity_types_in(node, entity_type: str) -> set:
-    """Entity types an ECGP mentions (its own type plus extended subgraphs)."""
-    if node is None or isinstance(node, bool):
-        return {entity_type}
-    if isinstance(node, ast.Comparison):
-        return {node.path.entity_type or entity_type}
-    return set().union(*(entity_types_in(o, entity_type) for o in node.operands))
-
-
 def center_part(node, entity_type: str):
     """The ECGP with extended-subgraph comparisons (other entity types) taken as true.
 
