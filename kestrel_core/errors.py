@@ -51,7 +51,8 @@ class KestrelError(Exception):
     def _snippet(self):
         if not (self.source and self.line):
             return []
-        source_lines = self.source.splitlines() or [""]
+        # lines as lark counts them: only "\n" ends one (splitlines also breaks at \r, \x85...)
+        source_lines = [line.removesuffix("\r") for line in self.source.split("\n")]
         if self.line > len(source_lines):
             text = ""
         else:

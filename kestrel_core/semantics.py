@@ -8,6 +8,7 @@ import difflib
 from datetime import timedelta
 
 from .errors import KestrelSemanticError, UnknownAttribute, UnknownEntityType, VariableNotFound
+from .references import path_steps, ref_targets
 from .syntax import ast
 from .syntax.ecgp import substitute, time_window
 
@@ -43,17 +44,99 @@ def check_entity_type(entity_type, stmt, source, store_types=()):
             ).at(stmt.span, source)
 
 
-def check_attribute(attribute, columns, variable, stmt, source):
-    """`attribute` is a column of the variable (or a ref path through one)."""
-    head = attribute.split(".")[0].replace("[*]", "")
-    if attribute in columns or head in columns or head.endswith("_refs"):
+def check_attribute(attribute, columns, variable, stmt, source, entity_type=None,
+                    type_columns=None, span=None):
+    """`attribute` is a column of the variable (`columns`, entities of `entity_type`) or a
+    path through its references to a column of the referenced type (`type_columns(type)`:
+    the store's columns of a type); UnknownAttribute otherwise, at `span` (the attribute's,
+    when the AST has one) or else at the statement.  See `attribute_problem`."""
+    problem = attribute_problem(attribute, columns, entity_type, type_columns)
+    if problem is None:
         return
-    if set(columns) <= {"id"}:
-        return  # no data of this type stored yet: nothing to check against
-    known = ", ".join(sorted(c for c in columns if c != "id")) or "none"
+    reason, close = problem
+    where = span if span is not None and span.line else getattr(stmt, "span", None)
     raise UnknownAttribute(
-        f'"{attribute}" is not an attribute of {variable} (attributes: {known})'
-    ).at(stmt.span, source)
+        f'"{attribute}" is not an attribute of {variable} ({reason})',
+        hint=f'did you mean "{close}"?' if close else None,
+    ).at(where, source)
+
+
+def attribute_problem(attribute, columns, entity_type, type_columns, via=None):
+    """None if firepit can read `attribute` from entities with `columns` (of `entity_type`),
+    else (why not, a close known name or None).
+
+    A path is read as firepit reads it: a (flattened) column, e.g. `name` or
+    `hashes.'SHA-256'` as stored from a STIX bundle; or a reference step followed by a path
+    of the referenced type: `parent_ref.name` (a `_ref` column of the variable),
+    `opened_connection_refs[*].dst_ref.value` (a `_refs` list, kept in firepit's __reflist),
+    the referenced types being firepit's (a reference firepit cannot type, such as
+    `x_refs`, leads nowhere; one that may point to several types needs one of them).  Nothing can be read below a plain column: `name.length`,
+    or `hashes.'SHA-256'` when `hashes` is one JSON column (NEW/LOAD data), which firepit
+    would read as a column named "hashes.'SHA-256'".  A path through a reference to a
+    type the store has no table for is refused (firepit could not join it); a type whose
+    table holds only `id` (an empty GET made it) accepts any attribute: there is nothing
+    to check against.
+    """
+    known = list(columns)
+    if set(known) <= {"id"} or attribute == "type":
+        return None  # no data of this type stored: nothing to check against; STIX's type
+    if attribute.replace("[*]", "") in known:
+        return None
+    steps = path_steps(attribute)
+    name = steps[0].replace("[*]", "")
+    listed = ", ".join(sorted(c for c in known if c != "id"))
+    reason = (f"{via} refers to {entity_type}, whose attributes are: {listed}" if via
+              else f"attributes: {listed}")
+    close = (difflib.get_close_matches(attribute, sorted(known), n=1)
+             or difflib.get_close_matches(name, sorted(known), n=1) or [None])[0]
+    if len(steps) == 1 or not name.endswith(("_ref", "_refs")):
+        if len(steps) > 1 and name in known:
+            return (f"{name} is a plain attribute, not a reference: nothing below it "
+                    "can be read", None)
+        return reason, close
+    if name.endswith("_ref") and name not in known:
+        return reason, close
+    targets = ref_targets(entity_type, name)
+    if not targets:
+        return f"no entity type is known for the reference {name}", None
+    problems = []
+    for kind in targets:  # dst_ref: ipv4-addr or ipv6-addr; either may hold the rest
+        kind_columns = list(type_columns(kind)) if type_columns else []
+        if not kind_columns:  # no table: nothing to join
+            problems.append((f"{name} refers to {kind}, and no {kind} entities are stored",
+                             None))
+            continue
+        problem = attribute_problem(".".join(steps[1:]), kind_columns, kind, type_columns,
+                                    via=name)
+        if problem is None:
+            return None
+        problems.append(problem)
+    return problems[0]
+
+
+def check_where(where, columns, variable, entity_type, type_columns, stmt, source):
+    """A WHERE on a variable (`x = procs WHERE ...`, `GET ... FROM procs WHERE ...`) names
+    the variable's attributes.  A comparison about another entity type (`ipv4-addr:value`
+    in a WHERE on processes) is checked against that type's stored columns, if any."""
+    for comparison in _comparisons(where):
+        path = comparison.path
+        kind = path.entity_type or entity_type
+        if kind == entity_type:
+            check_attribute(path.attribute, columns, variable, stmt, source, kind,
+                            type_columns, path.span)
+        else:
+            check_attribute(path.attribute, type_columns(kind), kind, stmt, source, kind,
+                            type_columns, path.span)
+
+
+def check_references(ctx, where):
+    """Each `var.attr` of a WHERE names an attribute of var, before its values are read
+    (commands.narrow.resolve)."""
+    store = ctx.store
+    for ref in ast.var_attrs(where):
+        variable = ctx.var(ref.variable)
+        check_attribute(ref.attribute, store.columns(variable.view), ref.variable, None,
+                        ctx.source_text, variable.entity_type, store.type_columns, ref.span)
 
 
 def resolve_where(where, entity_window, lookup_values, config, timerange, now=None):

@@ -23,16 +23,33 @@ from .commands import HANDLERS
 from .commands.apply import huntflow_steps
 from .commands.base import Context
 from .config import load_config
-from .errors import KestrelError, KestrelInternalError, VariableNotFound
+from .errors import (InvalidArgument, KestrelError, KestrelInternalError, StoreError,
+                     VariableNotFound)
+from .redaction import redact
 from .results import Figure, VariableSummary
 from .semantics import KNOWN_ENTITY_TYPES, attribute_notes, check_variables, statement_where
 from .sources import DataSourceManager
 from .store import Store
 from .symbols import SymbolTable, Variable
 from .syntax import ast
-from .syntax.parser import parse
+from .syntax.parser import is_variable_name, parse
 
 log = logging.getLogger(__name__)
+
+
+# firepit creates its shared PostgreSQL schema on first use without a lock: sessions that
+# open a fresh database at the same moment collide; a moment later the schema is there
+_FIRST_USE_RACE = ("duplicate key value", "already exists", "concurrently updated")
+
+
+def _open_store(location, session_id, attempts=5):
+    for attempt in range(attempts):
+        try:
+            return Store(location, session_id)
+        except StoreError as err:
+            if attempt == attempts - 1 or not any(m in str(err) for m in _FIRST_USE_RACE):
+                raise
+            time.sleep(0.05 * 2 ** attempt)
 
 
 class Session(AbstractContextManager):
@@ -44,10 +61,15 @@ class Session(AbstractContextManager):
         self.runtime_directory_is_owned_by_upper_layer = runtime_dir is not None
         self.config = load_config()
         self.runtime_directory = runtime.prepare(runtime_dir, self.session_id, debug_mode)
-        self.log_path, self._log_handler = runtime.start_log(self.runtime_directory, debug_mode)
+        if runtime.holds(self.runtime_directory, store_path):
+            # a store the user named (e.g. a crashed session's, reopened): never removed
+            self.runtime_directory_is_owned_by_upper_layer = True
+        self._log_handler = None
         try:
+            self.log_path, self._log_handler = runtime.start_log(
+                self.runtime_directory, self.session_id, debug_mode)
             location = store_path or os.path.join(self.runtime_directory, "local.db")
-            self._store = Store(location, self.session_id.replace("-", "_"))
+            self._store = _open_store(location, self.session_id.replace("-", "_"))
         except BaseException:
             self._release_runtime()
             raise
@@ -74,7 +96,8 @@ class Session(AbstractContextManager):
         self._release_runtime()
 
     def _release_runtime(self):
-        runtime.stop_log(self._log_handler)
+        if self._log_handler is not None:
+            runtime.stop_log(self._log_handler)
         if not (self.debug_mode or self.runtime_directory_is_owned_by_upper_layer):
             runtime.remove(self.runtime_directory)
 
@@ -110,12 +133,16 @@ class Session(AbstractContextManager):
             yield from self._run(stmt, codeblock)
 
     def _run(self, stmt, codeblock):
+        with runtime.acting_for(self.session_id):
+            return self._run_statement(stmt, codeblock)
+
+    def _run_statement(self, stmt, codeblock):
         check_variables(stmt, self.symtable, codeblock)
         ctx = Context(self._store, self.symtable, self.data_source_manager,
                       self.analytics_manager, self.config, codeblock, datetime.now(timezone.utc),
                       progress=self.progress or (lambda text: None))
         started = time.monotonic()
-        log.info("executing: %s", codeblock[stmt.span.start_pos:stmt.span.end_pos])
+        log.info("executing: %s", redact(codeblock[stmt.span.start_pos:stmt.span.end_pos]))
         try:
             outcome = HANDLERS[type(stmt)](stmt, ctx)
             summary = None
@@ -124,6 +151,7 @@ class Session(AbstractContextManager):
                 summary = self._summary_of(outcome.variable)
                 self._store.set_appdata(outcome.variable.view, outcome.variable.to_appdata())
         except BaseException as err:
+            self._store.rollback()
             for view in reversed(ctx.created_views):
                 self._store.drop(view)
             if isinstance(err, KestrelError):
@@ -167,6 +195,9 @@ class Session(AbstractContextManager):
 
     def create_variable(self, var_name, objects, object_type=None):
         """NEW from Python objects: a list of dicts, or of strings with object_type."""
+        if not is_variable_name(var_name):
+            raise InvalidArgument(f"{var_name!r} is not a variable name: a letter or _, then "
+                                  "letters, digits or _, and not a keyword")
         stmt = ast.New(output_var=var_name, entity_type=object_type, data=tuple(objects))
         return self._run(stmt, f"NEW {object_type or ''} (from Python)")
 

@@ -26,7 +26,6 @@ from firepit.exceptions import (
     UnknownViewname,
 )
 from firepit.query import (
-    BinnedColumn,
     Column,
     Filter,
     Join,
@@ -41,14 +40,16 @@ from firepit.query import (
 )
 
 from .errors import DataSourceError, StoreError
+from .redaction import redact
+from .sqlwhere import (LIKE_FUNCTION, NUL_ON_POSTGRESQL, SUBNET_FUNCTION, SqlWhere, identifier,
+                       in_subnet, like)
 from .syntax.ast import format_timestamp
+from .syntax.ecgp import UNIT_SECONDS
 
 log = logging.getLogger(__name__)
 
 ROW = "__kestrel_row"  # a row number column that never meets a STIX attribute
 
-# Kestrel time units -> firepit's BinnedColumn units (None: numeric bins)
-BIN_UNITS = {"DAY": "d", "HOUR": "h", "MINUTE": "m", "SECOND": "s"}
 
 FIREPIT_ERRORS = (DatabaseMismatch, IncompatibleType, InvalidAttr, InvalidStixPath,
                   StixPatternError, UnknownViewname)
@@ -63,7 +64,9 @@ def store_errors(action: str):
         raise StoreError(f"{action}: {err}") from err
     except Exception as err:  # database driver errors (sqlite3, psycopg2)
         if type(err).__module__.split(".")[0] in ("sqlite3", "psycopg2", "firepit"):
-            raise StoreError(f"{action}: {err}") from err
+            # PostgreSQL adds lines quoting the SQL: the first names the problem
+            problem = (str(err).strip().split("\n") or [""])[0]
+            raise StoreError(f"{action}: {problem}") from err
         raise
 
 
@@ -82,9 +85,34 @@ class Store:
             self.fp.connection.execute("PRAGMA synchronous = NORMAL")
             # firepit inserts row by row on SQLite (PostgreSQL gets COPY): batch instead
             self.fp.upsert_many = self._sqlite_upsert_many
+            self.fp.connection.create_function(LIKE_FUNCTION, 2, like, deterministic=True)
+            self.fp.connection.create_function(SUBNET_FUNCTION, 2, in_subnet,
+                                               deterministic=True)
+        else:
+            # backslashes in literals are plain characters (sqlwhere writes literals so)
+            self.fp.connection.cursor().execute("SET standard_conforming_strings = on")
+            self.fp.connection.commit()
+        self._sql = SqlWhere(self.fp.dialect, self._table_columns)
 
     def close(self):
         self.fp.close()
+
+    @contextmanager
+    def errors(self, action: str):
+        """store_errors, and a rollback: after an error PostgreSQL refuses every further
+        statement of the transaction ("current transaction is aborted")."""
+        try:
+            with store_errors(action):
+                yield
+        except BaseException:
+            self.rollback()
+            raise
+
+    def rollback(self):
+        try:
+            self.fp.connection.rollback()
+        except Exception as err:  # a closed or broken connection: nothing to undo
+            log.debug("rollback: %s", err)
 
     def _sqlite_upsert_many(self, cursor, tablename, objs, query_id, schema, **_kwargs):
         """firepit's upsert (same statement, same conflict rules) as one executemany."""
@@ -122,34 +150,58 @@ class Store:
         return self.fp.get_view_data()
 
     def set_appdata(self, view: str, data: dict):
-        with store_errors("cannot record variable metadata"):
+        with self.errors("cannot record variable metadata"):
             self.fp.set_appdata(view, json.dumps(data))
 
     # ------------------------------------------------------------ ingest and extract
 
     def ingest(self, query_id: str, bundles):
         """Cache STIX bundles (dicts; a list or any iterable) under `query_id`, one at a time."""
-        with store_errors("cannot store the data"):
+        with self.errors("cannot store the data"):
             for bundle in bundles:
                 for obj in bundle.get("objects", ()):
-                    check_property_names(obj)
+                    check_data(obj)
+                    if self.fp.dialect == "postgresql":
+                        replace_nul(obj)
                 self.fp.cache(query_id, [bundle])
 
-    def extract(self, view: str, entity_type: str, query_id: str, pattern: str | None):
-        """A view of the `entity_type` entities in `query_id` that match `pattern`."""
+    def extract(self, view: str, entity_type: str, query_id: str, where=None):
+        """A view of the `entity_type` entities in `query_id` that match `where` (an ECGP)."""
         if entity_type not in self.fp.types():
             self.empty_view(view, entity_type)
             return
-        with store_errors(f"cannot select {entity_type} entities"):
-            self.fp.extract(view, entity_type, query_id, pattern or "")
+        table = identifier(entity_type)
+        condition = f"__queries.query_id = {self._sql.literal(query_id)}"
+        if where is not None:
+            columns = self.fp.columns(entity_type)
+            condition += f" AND {self._sql.where(where, entity_type, table, columns) or 'TRUE'}"
+        select = (f"SELECT {table}.* FROM {table} WHERE {table}.\"id\" IN (SELECT "
+                  f"{table}.\"id\" FROM {table} INNER JOIN __queries ON "
+                  f"{table}.\"id\" = __queries.sco_id WHERE {condition})")
+        with self.errors(f"cannot select {entity_type} entities"):
+            self._create_view(view, select, entity_type, deps=[entity_type])
 
-    def filter(self, view: str, entity_type: str, input_view: str, pattern: str):
-        with store_errors("cannot filter"):
-            self.fp.filter(view, entity_type, input_view, pattern)
+    def filter(self, view: str, entity_type: str, input_view: str, where):
+        """A view of the entities of `input_view` that match `where` (an ECGP)."""
+        with self.errors("cannot filter"):
+            select = f"SELECT * FROM ({self.fp._get_view_def(input_view)}) AS tmp"
+            condition = self._sql.where(where, entity_type, "tmp", self.fp.columns(input_view))
+            if condition:
+                select += f" WHERE {condition}"
+            self._create_view(view, select, entity_type, deps=[input_view])
+
+    def copy_view(self, view: str, entity_type: str, source_view: str):
+        """A new view with the same definition (and so the same rows, in the same order)."""
+        with self.errors("cannot copy a variable"):
+            if self.fp._is_sql_view(source_view):
+                select = self.fp._get_view_def(source_view)
+            else:
+                select = f"SELECT * FROM {identifier(source_view)}"
+            self._create_view(view, select, entity_type, deps=[source_view])
 
     def empty_view(self, view: str, entity_type: str):
         """A variable with no entities (e.g. a GET that matched nothing)."""
-        with store_errors("cannot create an empty variable"):
+        with self.errors("cannot create an empty variable"):
             if entity_type not in self.fp.types():
                 self.fp._create_table(entity_type, {"id": "TEXT UNIQUE"})
             self._create_view(view, f'SELECT * FROM "{entity_type}" WHERE 1 = 0', entity_type)
@@ -170,8 +222,10 @@ class Store:
 
     def load(self, view: str, objects: list, entity_type: str | None):
         for obj in objects:
-            check_property_names(obj)
-        with store_errors("cannot load the objects"):
+            check_data(obj)
+        if self.fp.dialect == "postgresql":
+            replace_nul(objects)
+        with self.errors("cannot load the objects"):
             return self.fp.load(view, objects, sco_type=entity_type, preserve_ids=True)
 
     def restrict_to_window(self, view: str, entity_type: str, input_view: str, start, stop):
@@ -185,13 +239,13 @@ class Store:
             Projection([Column("*", input_view)]),
             Unique(),
         ])
-        with store_errors("cannot apply the time range"):
+        with self.errors("cannot apply the time range"):
             self.fp.assign_query(view, query, sco_type=entity_type)
 
     # ------------------------------------------------------------ reading
 
     def count(self, view: str) -> int:
-        with store_errors("cannot count entities"):
+        with self.errors("cannot count entities"):
             return self.fp.count(view)
 
     def record_count(self, view: str) -> int:
@@ -208,8 +262,13 @@ class Store:
         return int(list(row.values())[0]) if row else 0
 
     def columns(self, view: str) -> list:
-        with store_errors("cannot read attributes"):
+        with self.errors("cannot read attributes"):
             return self.fp.columns(view)
+
+    def _table_columns(self, table: str) -> list:
+        if table not in self.fp.types(private=True):
+            return []
+        return self.fp.columns(table)
 
     def type_columns(self, entity_type: str) -> list:
         if entity_type not in self.fp.types():
@@ -232,14 +291,21 @@ class Store:
     def rows(self, view: str, columns=None, limit=None, offset=None) -> list:
         """Entities as dicts; with no columns, every attribute plus those reached
         through references (`binary_ref.name`, ...)."""
-        with store_errors("cannot read entities"):
+        with self.errors("cannot read entities"):
             return self.fp.lookup(view, cols=columns or "*", limit=limit, offset=offset)
 
     def distinct_page(self, view: str, columns: list, sort_by=None, ascending=True,
-                      limit=None, offset=0) -> tuple:
-        """(rows, total): one page of the distinct combinations of `columns` (reference
-        paths such as parent_ref.name allowed), sorted in the database, and how many
-        distinct rows there are in all: DISP's first page never reads the whole view."""
+                      limit=None, offset=0, count_rows=None) -> tuple:
+        """(rows, total, exact): one page of the distinct combinations of `columns`
+        (reference paths such as parent_ref.name allowed) and how many distinct rows
+        there are in all.
+
+        With `sort_by`, the database groups, sorts, pages and counts. Without, rows keep
+        the view's own order (a SORT result's) through their first appearance, read from
+        one streamed scan of the view that stops once it holds offset + limit distinct
+        rows and has read `count_rows` rows (None: the whole view), so a first page
+        never waits for the rest of a big view. `exact` is False when the scan stopped
+        before the end: `total` (the distinct rows seen) is then a lower bound."""
         wanted = list(columns) + ([sort_by] if sort_by and sort_by not in columns else [])
         query = Query(view)
         own = self.fp.columns(view)
@@ -254,8 +320,10 @@ class Store:
         query.append(Projection(projection))
         inner, values = query.render(self.fp.placeholder, self.fp.dialect)
         inner = inner.rstrip().rstrip(";")
+        if not sort_by:
+            return self._first_distinct(inner, values, wanted, limit, offset, count_rows)
         names = ", ".join(f'"{c}"' for c in wanted)
-        # rows keep the view's own order (a SORT result) through their first appearance
+        # ties keep the view's own order through their first appearance
         numbered = f'SELECT *, ROW_NUMBER() OVER () AS "{ROW}" FROM ({inner}) AS shown'
         order = f'"{sort_by}" {"ASC" if ascending else "DESC"}, ' if sort_by else ""
         page = (f"SELECT {names} FROM ({numbered}) AS numbered GROUP BY {names} "
@@ -266,22 +334,63 @@ class Store:
             page += f" OFFSET {int(offset)}"
         count = f'SELECT COUNT(*) AS "count" FROM (SELECT {names} FROM ({inner}) AS shown ' \
                 f"GROUP BY {names}) AS distinct_rows"
-        with store_errors("cannot read entities"):
+        with self.errors("cannot read entities"):
             rows = self.fp._query(page, values).fetchall()
             total = self.fp._query(count, values).fetchone()
-        return rows, int(list(total.values())[0])
+        return rows, int(list(total.values())[0]), True
+
+    def _first_distinct(self, select: str, values, names: list, limit, offset,
+                        count_rows) -> tuple:
+        """distinct_page without sorting: (rows, total, exact) from one streamed scan of
+        `select`, in its order, deduplicated here (NULLs equal, as GROUP BY has them)."""
+        enough = None if limit is None else offset + int(limit)
+        seen, read, exact = {}, 0, False
+        with self.errors("cannot read entities"):
+            if self.fp.dialect == "sqlite3":  # sqlite3 steps the statement as rows are read
+                cursor = self.fp.connection.cursor()
+                cursor.row_factory = None
+            else:  # a server-side cursor, planned as a plain query (same plan, same order)
+                import psycopg2.extensions
+
+                self.fp.connection.cursor().execute("SET LOCAL cursor_tuple_fraction = 1")
+                cursor = self.fp.connection.cursor(name=f"kestrel_{uuid.uuid4().hex}",
+                                                   cursor_factory=psycopg2.extensions.cursor)
+            try:
+                cursor.execute(select, values or ())
+                while True:
+                    batch = cursor.fetchmany(min(2000, count_rows or 2000))
+                    if not batch:
+                        exact = True
+                        break
+                    for row in batch:
+                        try:
+                            seen.setdefault(row, row)
+                        except TypeError:  # lists or dicts (JSON) in a cell
+                            seen.setdefault(tuple(
+                                ("json", json.dumps(v, sort_keys=True, default=str))
+                                if isinstance(v, (list, dict)) else v for v in row), row)
+                    read += len(batch)
+                    if (enough is not None and count_rows is not None
+                            and len(seen) >= enough and read >= count_rows):
+                        break
+            finally:
+                cursor.close()
+            self.fp.connection.commit()  # ends PostgreSQL's read transaction
+        rows = list(seen.values())
+        rows = rows[offset:] if enough is None else rows[offset:enough]
+        return [dict(zip(names, row)) for row in rows], len(seen), exact
 
     def raw_rows(self, view: str) -> list:
         """Entities as stored: references stay ids."""
-        with store_errors("cannot read entities"):
+        with self.errors("cannot read entities"):
             return self.fp.run_query(Query([Table(view)])).fetchall()
 
     def values(self, view: str, attribute: str) -> list:
-        with store_errors(f"cannot read {attribute}"):
+        with self.errors(f"cannot read {attribute}"):
             return [v for v in self.fp.values(attribute, view) if v is not None]
 
     def timestamped(self, view: str, limit=None) -> list:
-        with store_errors("cannot read timestamps"):
+        with self.errors("cannot read timestamps"):
             return self.fp.timestamped(view, limit=limit)
 
     # ------------------------------------------------------------ deriving views
@@ -296,7 +405,7 @@ class Store:
             query.append(Limit(limit))
         if offset:
             query.append(Offset(offset))
-        with store_errors("cannot sort or slice"):
+        with self.errors("cannot sort or slice"):
             self.fp.assign_query(view, query, sco_type=entity_type)
 
     def transformed(self, view: str, input_view: str, transform: str, entity_type: str):
@@ -310,29 +419,73 @@ class Store:
             query = Query([Table(input_view), Join("__contains", "id", "=", "target_ref"),
                            Join("observed-data", "source_ref", "=", "id"),
                            Projection([Column("*", "observed-data")]), Unique()])
-        with store_errors(f"cannot compute {transform}"):
+        with self.errors(f"cannot compute {transform}"):
             self.fp.assign_query(view, query, sco_type=entity_type)
 
     def update(self, view: str, rows: list):
         """Write changed or added attributes of a view's entities back (matched by id)."""
-        with store_errors("cannot write attributes back"):
+        with self.errors("cannot write attributes back"):
             self.fp.reassign(view, rows)
 
     def merge(self, view: str, input_views: list):
-        with store_errors("cannot merge"):
+        with self.errors("cannot merge"):
             self.fp.merge(view, input_views)
 
-    def join(self, view: str, left: str, left_on: str, right: str, right_on: str):
-        with store_errors("cannot join"):
-            self.fp.join(view, left, left_on, right, right_on)
+    def join(self, view: str, entity_type: str, left: str, left_on: str, right: str,
+             right_type: str, right_on: str):
+        """Entities of `left` whose `left_on` equals some `right` entity's `right_on` (both
+        may be reference paths), with the right one's attributes where the left lacks
+        them (firepit's JOIN; aliased, so a variable may be joined with itself)."""
+        with self.errors("cannot join"):
+            left_columns, right_columns = self.fp.columns(left), self.fp.columns(right)
+            shown = [f"l.{identifier(c)}" if c not in right_columns else
+                     f"COALESCE(l.{identifier(c)}, r.{identifier(c)}) AS {identifier(c)}"
+                     for c in left_columns]
+            shown += [f"r.{identifier(c)}" for c in right_columns if c not in left_columns]
+            on = (f"{self._sql.value(left_on, entity_type, 'l', left_columns)} = "
+                  f"{self._sql.value(right_on, right_type, 'r', right_columns)}")
+            select = (f"SELECT {', '.join(shown)} FROM {identifier(left)} AS l "
+                      f"INNER JOIN {identifier(right)} AS r ON {on}")
+            self._create_view(view, select, entity_type, deps=[left, right])
 
-    def group(self, view: str, input_view: str, by: list, aggregations: list):
-        # a bin's own name: SQLite would GROUP BY the raw column of the same name
-        keys = [BinnedColumn(k.attribute, k.size, BIN_UNITS.get(k.unit),
-                             alias=f"{k.attribute}_bin")
-                if not isinstance(k, str) else k for k in by]
-        with store_errors("cannot group"):
-            self.fp.group(view, input_view, keys, aggregations)
+    def group(self, view: str, entity_type: str, input_view: str, by: list,
+              aggregations: list):
+        """One row per distinct key (attributes, reference paths or BINs, a bin named
+        `<attribute>_bin`), with (function, attribute, name) aggregations, by key."""
+        with self.errors("cannot read attributes"):
+            columns = self.fp.columns(input_view)
+        keys = []
+        for key in by:
+            if isinstance(key, str):
+                keys.append((self._sql.value(key, entity_type, "g", columns), key))
+            else:
+                value = self._sql.value(key.attribute, entity_type, "g", columns)
+                keys.append((self._bin(value, key.size, key.unit), f"{key.attribute}_bin"))
+        shown = [f"{expr} AS {identifier(name)}" for expr, name in keys]
+        for func, attribute, name in aggregations:
+            argument = ("*" if attribute == "*"
+                        else self._sql.value(attribute, entity_type, "g", columns))
+            call = (f"COUNT(DISTINCT {argument})" if func.upper() == "NUNIQUE"
+                    else f"{func.upper()}({argument})")
+            shown.append(f"{call} AS {identifier(name)}")
+        grouping = ", ".join(expr for expr, _ in keys)
+        select = (f"SELECT {', '.join(shown)} FROM {identifier(input_view)} AS g "
+                  f"GROUP BY {grouping} ORDER BY {grouping}")
+        with self.errors("cannot group"):
+            self._create_view(view, select, entity_type, deps=[input_view])
+
+    def _bin(self, value: str, size: int, unit) -> str:
+        """firepit's bins: numbers to multiples of `size`; timestamps to the start of
+        their `size` DAY/HOUR/MINUTE/SECOND interval, as STIX text."""
+        if unit is None:
+            return f"({value}) / {int(size)} * {int(size)}"
+        seconds = int(size) * UNIT_SECONDS[unit]
+        if self.fp.dialect == "postgresql":
+            moment = (f"to_timestamp(FLOOR(EXTRACT(epoch FROM CAST({value} AS timestamp)) / "
+                      f"{seconds}) * {seconds})")
+            return f"""to_char({moment} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')"""
+        moment = f"datetime(strftime('%s', {value}) / {seconds} * {seconds}, 'unixepoch')"
+        return f"strftime('%Y-%m-%dT%H:%M:%SZ', {moment})"
 
     def related(self, view: str, entity_type: str, input_view: str, links: list):
         """Entities of `entity_type` linked to `input_view` by any of `links`.
@@ -352,7 +505,7 @@ class Store:
             self.empty_view(view, entity_type)
             return
         union = " UNION ".join(selects)
-        with store_errors("cannot find related entities"):
+        with self.errors("cannot find related entities"):
             self._create_view(view, f'SELECT * FROM "{entity_type}" WHERE "id" IN ({union})',
                               entity_type, deps=[input_view])
 
@@ -379,34 +532,54 @@ class Store:
 PROPERTY_NAME = re.compile(r"[A-Za-z0-9_\-]+(\.([A-Za-z0-9_\-]+|'[A-Za-z0-9_\-]+'))*")
 
 
-def check_property_names(obj, where: str = ""):
-    """Refuse data whose property names are not plain names.
+def check_data(obj, where: str = "", depth: int = 0, owner: str = ""):
+    """Refuse data whose property names are not plain names, that nests deeper than
+    STIX ever does, or with integers the store cannot hold (beyond 64 bits).
 
     firepit turns property names into SQL column names without checking them, so
     a name is data from the hunted systems that must not reach SQL as code.
     """
+    if depth > MAX_DEPTH:
+        raise DataSourceError(f"refusing the data: {owner} has a value{where} nesting "
+                              f"deeper than {MAX_DEPTH} levels")
     if isinstance(obj, dict):
+        owner = owner or _owner(obj)
         for key, value in obj.items():
             if not isinstance(key, str) or not PROPERTY_NAME.fullmatch(key):
-                owner = obj.get("id") or obj.get("type") or "an object"
                 raise DataSourceError(
-                    f"refusing the data: {owner} has a property named {key!r}{where} "
+                    f"refusing the data: {_owner(obj)} has a property named {key!r}{where} "
                     "(property names may hold letters, digits, _ and -, and dots between names)")
-            check_property_names(value, f"{where} in {key}" if not where else where)
+            if isinstance(value, int) and not isinstance(value, bool) and not (
+                    INT64_MIN <= value <= INT64_MAX):
+                raise DataSourceError(
+                    f"refusing the data: {_owner(obj)} has {key}{where} = {value}, beyond "
+                    "the 64-bit integers the store holds")
+            check_data(value, f"{where} in {key}" if not where else where, depth + 1, owner)
     elif isinstance(obj, list):
         for item in obj:
-            check_property_names(item, where)
+            check_data(item, where, depth + 1, owner or "a list")
+
+
+MAX_DEPTH = 64
+INT64_MIN, INT64_MAX = -2**63, 2**63 - 1
+
+
+def _owner(obj: dict) -> str:
+    return obj.get("id") or obj.get("type") or "an object"
+
+
+def replace_nul(obj):
+    """PostgreSQL text cannot hold NUL: keep U+FFFD in its place (in place, recursively),
+    so that one hostile value cannot make a whole GET fail."""
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(
+        obj, list) else ()
+    for key, value in items:
+        if isinstance(value, str):
+            if "\x00" in value:
+                obj[key] = value.replace("\x00", NUL_ON_POSTGRESQL)
+        elif isinstance(value, (dict, list)):
+            replace_nul(value)
 
 
 def iso(moment) -> str:
     return format_timestamp(moment) if isinstance(moment, datetime) else moment
-
-
-def redact(location: str) -> str:
-    """A store URL without its password."""
-    if "://" in location and "@" in location:
-        scheme, rest = location.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        user = creds.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{host}"
-    return location

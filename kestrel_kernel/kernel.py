@@ -31,7 +31,7 @@ try:
 except PackageNotFoundError:  # running from a source tree
     VERSION = "0"
 
-INTERRUPTED = "interrupted: the statement was cancelled; earlier variables are unchanged\n"
+INTERRUPTED = "interrupted: the statement was cancelled; earlier variables are unchanged"
 
 
 class KestrelKernel(Kernel):
@@ -81,10 +81,11 @@ class KestrelKernel(Kernel):
                 if not silent and not isinstance(result, VariableSummary):  # in the summary
                     self._display(render.bundle(result))
         except KeyboardInterrupt:
+            # an error reply (not the deprecated "abort"): front ends show it, and ipykernel
+            # then drops the cells queued after this one, as for any failed cell
             if not silent:
                 self._summary(results, before, started)  # statements before the cancelled one
-                self._stream("stderr", INTERRUPTED)
-            return {"status": "abort", "execution_count": self.execution_count}
+            return self._error_reply("KeyboardInterrupt", INTERRUPTED, silent)
         except KestrelError as err:
             if not silent:
                 self._summary(results, before, started)  # statements before the failing one
@@ -128,9 +129,6 @@ class KestrelKernel(Kernel):
 
     def _display(self, content):
         self.send_response(self.iopub_socket, "display_data", content)
-
-    def _stream(self, name, text):
-        self.send_response(self.iopub_socket, "stream", {"name": name, "text": text})
 
     # ------------------------------------------------------------ complete, inspect
 

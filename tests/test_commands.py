@@ -69,6 +69,41 @@ def test_join_on_an_attribute(session, bundle, cmd):
     assert pids == {10468, 6792} & {p["pid"] for _, _, p in cmd}
 
 
+def test_join_through_a_reference_and_with_itself(session, bundle, cmd):
+    """Children joined to their parents by parent_ref.pid; a variable joined with itself."""
+    records = [o for o in json.loads(bundle.read_text())["objects"]
+               if o["type"] == "observed-data"]
+    cmd_pids = {p["pid"] for _, _, p in cmd}
+    expected = {p["pid"] for r in records for p in r["objects"].values()
+                if p["type"] == "process" and p.get("name") == "WMIC.exe"
+                and r["objects"].get(p.get("parent_ref"), {}).get("pid") in cmd_pids}
+    assert expected
+    session.execute(f"wmic = GET process FROM '{bundle}' WHERE name = 'WMIC.exe'\n"
+                    "kids = JOIN wmic, procs BY parent_ref.pid, pid\n"
+                    "same = JOIN procs, procs BY pid, pid")
+    assert {row["pid"] for row in session.get_variable("kids", deref=False)} == expected
+    assert {row["pid"] for row in session.get_variable("same", deref=False)} == cmd_pids
+
+
+def test_group_by_a_reference_path(session, bundle):
+    """GROUP BY parent_ref.name WITH aggregations of a column and of another path."""
+    records = [o for o in json.loads(bundle.read_text())["objects"]
+               if o["type"] == "observed-data"]
+    children = {}  # parent name -> {(child pid, parent pid)}
+    for r in records:
+        for p in r["objects"].values():
+            parent = r["objects"].get(p.get("parent_ref"), {})
+            if p["type"] == "process" and p.get("name") == "WMIC.exe" and parent:
+                children.setdefault(parent.get("name"), set()).add((p["pid"], parent["pid"]))
+    assert children
+    session.execute(f"wmic = GET process FROM '{bundle}' WHERE name = 'WMIC.exe'\n"
+                    "g = GROUP wmic BY parent_ref.name WITH NUNIQUE(pid) AS kids, "
+                    "MAX(parent_ref.pid) AS top")
+    rows = {r["parent_ref.name"]: (r["kids"], r["top"]) for r in session.get_variable("g")}
+    assert rows == {name: (len({k for k, _ in pairs}), max(p for _, p in pairs))
+                    for name, pairs in children.items()}
+
+
 def test_merge_needs_one_entity_type(session, bundle):
     session.execute(f"ips = GET ipv4-addr FROM '{bundle}' WHERE value = '192.168.1.1'")
     with pytest.raises(KestrelSemanticError, match="different entity types: procs \\(process\\)"):

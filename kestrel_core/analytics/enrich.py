@@ -86,6 +86,8 @@ def ip_class(frames, *, context=None):
     for name in frames:
         frame = frames[name]
         entity_type = context.entity_types[name] if context else None
+        if frame.empty and entity_type in ("ipv4-addr", "ipv6-addr", "network-traffic"):
+            continue  # nothing to classify
         if "value" in frame.columns and entity_type in (None, "ipv4-addr", "ipv6-addr"):
             columns = {"x_ip_class": "value"}
         elif entity_type in (None, "network-traffic") and (

@@ -21,6 +21,7 @@ import pandas as pd
 
 from ..analytics import AnalyticsContext, HuntflowStep
 from ..errors import AnalyticsError, KestrelError
+from ..redaction import redact
 from ..results import Figure, Result, Table, Text
 from ..semantics import statement_where
 from ..symbols import Variable
@@ -238,9 +239,10 @@ def huntflow_steps(store, symtable) -> tuple:
             entities = 0
         steps.append(HuntflowStep(
             key=key, name=variable.name, version=variable.version,
-            entity_type=variable.entity_type, command=command, statement=variable.statement,
-            inputs=inputs, references=refs,
-            source=variable.source if not variable.inputs else None, entities=entities,
+            entity_type=variable.entity_type, command=command,
+            statement=redact(variable.statement), inputs=inputs, references=refs,
+            source=redact(variable.source) if variable.source and not variable.inputs else None,
+            entities=entities,
             current=current.get(variable.name) == variable.version))
         seen[variable.name] = key
     return tuple(steps)

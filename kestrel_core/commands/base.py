@@ -52,6 +52,12 @@ class Context:
         return tuple(parse_timestamp(t) for t in found)
 
     def make_variable(self, stmt, view, entity_type, **extra) -> Variable:
+        if view not in self.created_views:
+            # another variable's view (`b = a`): the store keeps a variable's metadata with
+            # its view, so each variable needs a view of its own
+            own = self.new_view(stmt.output)
+            self.store.copy_view(own, entity_type, view)
+            view = own
         return Variable(name=stmt.output, view=view, entity_type=entity_type,
                         version=self.symtable.next_version(), statement=unparse(stmt),
                         inputs=tuple(stmt.inputs), **extra)

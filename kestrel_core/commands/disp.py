@@ -8,8 +8,34 @@ import pandas as pd
 
 from ..results import Table
 from ..semantics import check_attribute
+from ..errors import StoreError
 from .base import Outcome
 from .transform import evaluate
+
+# Without SORT BY, DISP reads the view as a stream: it stops once it holds the page and
+# has read this many rows, so the first page of a million rows costs about what the
+# view's first rows cost.  When it stops before the end, the total is a lower bound.
+COUNT_ROWS = 100_000
+
+
+@dataclasses.dataclass
+class DispTable(Table):
+    """A DISP page.  `at_least` is set (and `total` None) when counting stopped before
+    the end of a big variable: there are at least that many distinct rows."""
+
+    at_least: int | None = None
+
+    def _footer(self) -> str:
+        if self.at_least is None:
+            return super()._footer()
+        first, last = self.offset + 1, self.offset + self.shown
+        shown = f"rows {first}-{last}" if self.shown else "no rows"
+        return (f"showing {shown} of at least {self.at_least} (counting stopped after "
+                f"reading {COUNT_ROWS} rows; DISP ... SORT BY counts them all; use LIMIT n "
+                "OFFSET m to see more)")
+
+    def to_dict(self):
+        return {**super().to_dict(), "total_at_least": self.at_least}
 
 
 def _shown_columns(columns, attrs):
@@ -21,20 +47,33 @@ def _shown_columns(columns, attrs):
     return [c for c in columns if c != "id" and not c.endswith(("_ref", "_refs"))] or columns
 
 
+def _page(ctx, view, shown, expr, cap):
+    """(rows, total, exact) of the page; an empty view has none (even when an attribute
+    path cannot be joined), which only costs a count when reading failed."""
+    try:
+        return ctx.store.distinct_page(view, shown, expr.sort_by, expr.ascending, cap,
+                                       expr.offset or 0, count_rows=COUNT_ROWS)
+    except StoreError:
+        if not ctx.store.count(view):
+            return [], 0, True
+        raise
+
+
 def run(stmt, ctx):
     expr = stmt.expression
     cap = ctx.config.disp_rows if expr.limit is None else expr.limit
-    # WHERE and transforms build views; sorting, distinct rows and the page are one query
+    # WHERE and transforms build views; the store reads the page of distinct rows from
+    # the last one (sorted and counted in the database with SORT BY, streamed without)
     whole = dataclasses.replace(expr, limit=None, offset=None, sort_by=None)
     before = len(ctx.created_views)
     try:
-        view, _ = evaluate(ctx, stmt, "disp", whole)
+        view, entity_type = evaluate(ctx, stmt, "disp", whole)
         columns = ctx.store.columns(view)
         for attribute in expr.attrs + ((expr.sort_by,) if expr.sort_by else ()):
-            check_attribute(attribute, columns, expr.input, stmt, ctx.source_text)
+            check_attribute(attribute, columns, expr.input, stmt, ctx.source_text, entity_type,
+                            ctx.store.type_columns)
         shown = _shown_columns(columns, expr.attrs)
-        rows, total = ([], 0) if not ctx.store.count(view) else ctx.store.distinct_page(
-            view, shown, expr.sort_by, expr.ascending, cap, expr.offset or 0)
+        rows, total, exact = _page(ctx, view, shown, expr, cap)
     finally:
         for temporary in reversed(ctx.created_views[before:]):
             ctx.store.drop(temporary)
@@ -42,4 +81,7 @@ def run(stmt, ctx):
     frame = pd.DataFrame(rows, columns=shown).astype(object)
     if not expr.attrs and len(frame):
         frame = frame.dropna(axis=1, how="all")  # attributes no shown entity has
-    return Outcome(results=[Table(frame, total=total, offset=expr.offset or 0)])
+    offset = expr.offset or 0
+    if exact:
+        return Outcome(results=[DispTable(frame, total=total, offset=offset)])
+    return Outcome(results=[DispTable(frame, total=None, offset=offset, at_least=total)])

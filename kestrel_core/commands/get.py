@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from ..errors import DataSourceError, KestrelSemanticError
-from ..semantics import check_entity_type
+from ..semantics import check_entity_type, check_where
 from ..syntax.ecgp import ALWAYS, NEVER, center_part, to_stix
 from .base import Outcome
 from .narrow import narrow, resolve
@@ -13,9 +13,10 @@ from .narrow import narrow, resolve
 
 def run(stmt, ctx):
     check_entity_type(stmt.entity_type, stmt, ctx.source_text, ctx.store.types())
-    where, window = resolve(ctx, stmt.where, stmt.timerange)
     if stmt.source and stmt.source.kind == "variable":
-        return _from_variable(stmt, ctx, where, window)
+        return _from_variable(stmt, ctx)
+    # a data source may hold attributes the store has not seen: not checked here
+    where, window = resolve(ctx, stmt.where, stmt.timerange)
 
     uri = stmt.source.text if stmt.source else ctx.sources.last_uri
     if uri is None:
@@ -38,20 +39,22 @@ def run(stmt, ctx):
         query_id = uuid.uuid4().hex
         ctx.store.ingest(query_id, result.bundles)
         center = center_part(where, stmt.entity_type)
-        center_pattern = None if center is ALWAYS else to_stix(center, stmt.entity_type)
-        ctx.store.extract(view, stmt.entity_type, query_id, center_pattern)
+        ctx.store.extract(view, stmt.entity_type, query_id, None if center is ALWAYS else center)
     view = narrow(ctx, stmt.output, view, stmt.entity_type, limit=stmt.limit)
     variable = ctx.make_variable(stmt, view, stmt.entity_type, source=uri, pattern=pattern,
                                  native_queries=tuple(native))
     return Outcome(variable)
 
 
-def _from_variable(stmt, ctx, where, window):
+def _from_variable(stmt, ctx):
     source = ctx.var(stmt.source.text)
     if source.entity_type != stmt.entity_type:
         raise ctx.error(KestrelSemanticError,
                         f'{source.name} holds {source.entity_type} entities, not '
                         f'{stmt.entity_type}', stmt)
+    check_where(stmt.where, ctx.store.columns(source.view), source.name, source.entity_type,
+                ctx.store.type_columns, stmt, ctx.source_text)
+    where, window = resolve(ctx, stmt.where, stmt.timerange)
     view = narrow(ctx, stmt.output, source.view, stmt.entity_type, where, window, stmt.limit)
     pattern = None if where in (ALWAYS, NEVER) else to_stix(where, stmt.entity_type, window)
     return Outcome(ctx.make_variable(stmt, view, stmt.entity_type, source=source.source,

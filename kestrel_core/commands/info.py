@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..redaction import redact
 from ..results import Text
 from .base import Outcome
 
@@ -19,7 +20,7 @@ def run_info(stmt, ctx):
         f"data source: {variable.source or 'none'}",
         f"defined by: {variable.statement}",
     ]
-    return Outcome(results=[Text(f"INFO {variable.name}", lines)])
+    return Outcome(results=[Text(f"INFO {variable.name}", [redact(line) for line in lines])])
 
 
 def run_explain(stmt, ctx):
@@ -30,7 +31,7 @@ def run_explain(stmt, ctx):
             lines.append(f"    STIX pattern: {variable.pattern}")
         for query in variable.native_queries:
             lines.append(f"    {variable.source}: {query}")
-    return Outcome(results=[Text(f"EXPLAIN {stmt.input}", lines)])
+    return Outcome(results=[Text(f"EXPLAIN {stmt.input}", [redact(line) for line in lines])])
 
 
 def _lineage(ctx, name, seen=None):

@@ -11,10 +11,13 @@ def run_join(stmt, ctx):
     left, right = ctx.var(stmt.left), ctx.var(stmt.right)
     left_on = stmt.left_attribute or "id"
     right_on = stmt.right_attribute or "id"
-    check_attribute(left_on, ctx.store.columns(left.view), left.name, stmt, ctx.source_text)
-    check_attribute(right_on, ctx.store.columns(right.view), right.name, stmt, ctx.source_text)
+    check_attribute(left_on, ctx.store.columns(left.view), left.name, stmt, ctx.source_text,
+                    left.entity_type, ctx.store.type_columns)
+    check_attribute(right_on, ctx.store.columns(right.view), right.name, stmt, ctx.source_text,
+                    right.entity_type, ctx.store.type_columns)
     view = ctx.new_view(stmt.output)
-    ctx.store.join(view, left.view, left_on, right.view, right_on)
+    ctx.store.join(view, left.entity_type, left.view, left_on, right.view, right.entity_type,
+                   right_on)
     return Outcome(ctx.make_variable(stmt, view, left.entity_type, source=left.source))
 
 

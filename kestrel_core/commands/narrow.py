@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from ..semantics import resolve_where
-from ..syntax.ecgp import NEVER, simplify, to_stix, window_datetimes
+from ..semantics import check_references, resolve_where
+from ..syntax.ecgp import NEVER, simplify, window_datetimes
 
 
 def resolve(ctx, where, timerange):
     """(simplified ECGP or ALWAYS/NEVER, window) with `var.attr` references expanded."""
+    check_references(ctx, where)
     resolved, window = resolve_where(where, ctx.entity_window, ctx.values_of, ctx.config,
                                      timerange, ctx.now)
     return simplify(resolved), window
@@ -22,7 +23,7 @@ def narrow(ctx, name, view, entity_type, where=True, window=None, limit=None, of
         return empty
     if where is not True and where is not None:
         filtered = ctx.new_view(name)
-        ctx.store.filter(filtered, entity_type, view, to_stix(where, entity_type))
+        ctx.store.filter(filtered, entity_type, view, where)
         view = filtered
     if window:
         start, stop = window_datetimes(window)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -24,10 +25,19 @@ def run(stmt, ctx):
     if writer is None:
         raise ctx.error(DataSourceError, f"cannot SAVE to {stmt.path}: use "
                         + ", ".join(sorted(WRITERS)), stmt)
+    folder = path.parent
+    if not folder.is_dir():
+        problem = "is not a directory" if folder.exists() else "does not exist"
+        raise ctx.error(DataSourceError, f"cannot write {stmt.path}: {folder} {problem}", stmt)
     frame = pd.DataFrame(ctx.store.rows(variable.view))
+    # written beside, then renamed over: a failed write (a full disk) leaves an old file whole
+    partial = folder / f".{path.name}.{os.getpid()}.partial"
     try:
-        writer(frame, path)
+        writer(frame, partial)
+        os.replace(partial, path)
     except OSError as err:
-        raise ctx.error(DataSourceError, f"cannot write {stmt.path}: {err.strerror}", stmt)
+        partial.unlink(missing_ok=True)
+        raise ctx.error(DataSourceError,
+                        f"cannot write {stmt.path}: {err.strerror or err}", stmt) from None
     return Outcome(results=[Text(f"saved {stmt.input}",
                                  [f"{len(frame)} {variable.entity_type} entities to {path}"])])

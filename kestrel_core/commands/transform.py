@@ -3,7 +3,7 @@ transforms TIMESTAMPED, ADDOBSID and RECORDS.  DISP shares `evaluate`."""
 
 from __future__ import annotations
 
-from ..semantics import check_attribute
+from ..semantics import check_attribute, check_where
 from .base import Outcome
 from .narrow import narrow, resolve
 
@@ -19,8 +19,12 @@ def evaluate(ctx, stmt, name, expr):
         entity_type = TRANSFORM_TYPES.get(expr.transform, entity_type)
         ctx.store.transformed(transformed, view, expr.transform, entity_type)
         view = transformed
-    if expr.sort_by:
-        check_attribute(expr.sort_by, ctx.store.columns(view), expr.input, stmt, ctx.source_text)
+    if expr.sort_by or expr.where is not None:
+        columns, known = ctx.store.columns(view), ctx.store.type_columns
+        if expr.sort_by:
+            check_attribute(expr.sort_by, columns, expr.input, stmt, ctx.source_text,
+                            entity_type, known)
+        check_where(expr.where, columns, expr.input, entity_type, known, stmt, ctx.source_text)
     where, window = resolve(ctx, expr.where, None)
     view = narrow(ctx, name, view, entity_type, where, window, expr.limit, expr.offset,
                   expr.sort_by, expr.ascending)

@@ -9,20 +9,26 @@ answers a query with the records that match it.
 
 from __future__ import annotations
 
+import contextvars
 import copy
 import glob
 import io
 import os
+import re
+import threading
+from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import ijson
 import requests
+import urllib3
 
 from ..errors import DataSourceError, KestrelSyntaxError
-from ..syntax.ast import parse_timestamp
+from ..syntax.ast import format_timestamp, parse_timestamp
 from ..syntax.parser import parse
 from .match import compiled, record_objects
+from ..redaction import redact
 
 # Records to hand the store at a time: bounds memory whatever the bundle's size.
 BATCH = 5000
@@ -72,11 +78,11 @@ class BundleSource:
                     yield _bundle(batch, shared)
                     batch = []
                     if progress:
-                        progress(f"{uri}: {seen} records read, {kept} match")
+                        progress(f"{_shown(uri)}: {seen} records read, {kept} match")
         if batch:
             yield _bundle(batch, shared)
-        native.append(f"read {len(locations)} bundle file(s) from {uri}: {seen} observations, "
-                      f"{kept} in the time range matching the pattern")
+        native.append(f"read {len(locations)} bundle file(s) from {_shown(uri)}: {seen} "
+                      f"observations, {kept} in the time range matching the pattern")
 
     def _locations(self, uri):
         parsed = urlparse(uri)
@@ -91,7 +97,7 @@ class BundleSource:
         else:
             found = [path] if os.path.isfile(path) else []
         if not found:
-            raise DataSourceError(f"no STIX bundle at {uri} (file not found)")
+            raise DataSourceError(f"no STIX bundle at {_shown(uri)} (file not found)")
         return found
 
     def _records(self, location, shared):
@@ -105,15 +111,50 @@ class BundleSource:
             except OSError as err:
                 raise DataSourceError(f"cannot read {location}: {err.strerror}") from None
         with stream:
-            yield from _observed_data(stream, location, shared)
+            yield from _observed_data(stream, _shown(location), shared)
 
     def _download(self, url):
+        """The body at `url`, all of it within http_timeout seconds (a server that stalls
+        or trickles fails then). The download runs in a daemon thread, so the wait here
+        stays interruptible and an abandoned download never delays the process's exit."""
+        shown, done, stop, box = _shown(url), threading.Event(), threading.Event(), {}
+
+        def fetch():
+            try:
+                with requests.get(url, timeout=self.timeout, stream=True) as response:
+                    response.raise_for_status()
+                    chunks = []
+                    while not stop.is_set():
+                        chunk = response.raw.read1(1 << 16, decode_content=True)
+                        if not chunk:
+                            box["content"] = b"".join(chunks)
+                            return
+                        chunks.append(chunk)
+            except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as err:
+                box["error"] = err
+            finally:
+                done.set()
+
+        threading.Thread(target=contextvars.copy_context().run, args=(fetch,),
+                         name="kestrel-http", daemon=True).start()
         try:
-            response = requests.get(url, timeout=self.timeout)
-            response.raise_for_status()
-        except requests.RequestException as err:
-            raise DataSourceError(f"cannot fetch {url}: {err.__class__.__name__}: {err}") from None
-        return response.content
+            finished = done.wait(self.timeout)
+        finally:
+            stop.set()  # a timeout, or KeyboardInterrupt: the download stops at its next read
+        error = box.get("error")
+        if not finished or isinstance(error, (requests.Timeout, urllib3.exceptions.TimeoutError)) \
+                or "timed out" in str(error or ""):
+            raise DataSourceError(f"cannot fetch {shown}: no complete answer within "
+                                  f"{self.timeout} s (http_timeout)")
+        if error is not None:
+            reason = redact(f"{error.__class__.__name__}: {error}", ())
+            raise DataSourceError(f"cannot fetch {shown}: {reason}")
+        return box["content"]
+
+
+def _shown(uri: str) -> str:
+    """A URI as messages show it: a password in it becomes ***."""
+    return redact(uri, ())
 
 
 def _observed_data(stream, location, shared):
@@ -169,6 +210,26 @@ def _check_record(record, location):
     if missing or not (embedded or isinstance(record.get("object_refs"), list)):
         what = ", ".join(missing) or "objects (or object_refs)"
         raise DataSourceError(f"{location}: observed-data {record.get('id', '?')} lacks {what}")
+    for key in ("first_observed", "last_observed"):
+        record[key] = _utc_text(record[key])
+
+
+STIX_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
+
+
+def _utc_text(value):
+    """A record time as STIX writes it (UTC, `Z`); other ISO 8601 forms (an offset, a
+    space for the T, no zone: taken as UTC) are rewritten, anything else kept as it is."""
+    if not isinstance(value, str) or STIX_TIME.fullmatch(value):
+        return value
+    text = re.sub(r"(\.\d{6})\d+", r"\1", value.strip())  # Python reads 6 digits at most
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return value
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return format_timestamp(moment)
 
 
 def _bundle(records, shared):

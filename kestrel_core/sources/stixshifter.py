@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import copy
 import functools
 import importlib.util
@@ -27,7 +28,9 @@ import json
 import logging
 import os
 import pkgutil
+import queue
 import re
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -37,6 +40,7 @@ from importlib import resources
 import yaml
 
 from ..errors import DataSourceError
+from ..redaction import redact, remember, secrets_of
 from ..syntax.ast import format_timestamp, parse_timestamp
 from .match import matches
 
@@ -44,56 +48,11 @@ log = logging.getLogger(__name__)
 
 ENV_PREFIX = "STIXSHIFTER_"
 PARTS = ("connector", "connection", "config")
-# keys whose values (and everything below them) are credentials
-SECRET_KEY = re.compile(r"auth|pass|secret|token|api_?key|credential|private|cert|^sec$", re.I)
-URL_USERINFO = re.compile(r"(\b[a-z][a-z0-9+.\-]*://[^/\s:@'\"]*):([^@\s/'\"]+)@", re.I)
 SETTINGS = {  # key -> kind; defaults live in config/defaults.yaml
     "page_size": int, "result_limit": int, "default_lookback": int, "call_timeout": int,
     "query_timeout": int, "poll_interval": float, "retries": int, "retry_backoff": float,
     "retry_on": list, "prefetch_batch": int,
 }
-_SECRETS: set = set()  # every secret of every profile seen: the log forwarder redacts them
-
-
-# ------------------------------------------------------------------ redaction
-
-
-def _leaves(value):
-    if isinstance(value, dict):
-        for item in value.values():
-            yield from _leaves(item)
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            yield from _leaves(item)
-    elif value is not None and not isinstance(value, bool):
-        yield str(value)
-
-
-def secrets_of(value, secret=False) -> set:
-    """Credential strings in a profile part: under secret-like keys, or URL passwords."""
-    found = set()
-    if isinstance(value, dict):
-        for key, item in value.items():
-            found |= secrets_of(item, secret or bool(SECRET_KEY.search(str(key))))
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            found |= secrets_of(item, secret)
-    elif secret:
-        found.update(s for s in _leaves(value) if s)
-    elif isinstance(value, str):
-        found.update(m.group(2) for m in URL_USERINFO.finditer(value))
-    return found
-
-
-def redact(text, secrets=None) -> str:
-    """`text` with every known secret (and any URL password) replaced by ***."""
-    text = URL_USERINFO.sub(r"\1:***@", str(text))
-    for secret in sorted(secrets if secrets is not None else _SECRETS, key=len, reverse=True):
-        if len(secret) >= 4:
-            text = text.replace(secret, "***")
-        else:  # short ones only as whole words, not inside every other word
-            text = re.sub(rf"(?<!\w){re.escape(secret)}(?!\w)", "***", text)
-    return text
 
 
 class _ConnectorLog(logging.Handler):
@@ -189,7 +148,7 @@ class Profiles:
                                   f"and config, not {_kind(entry[''][0])}")
         parts = {part: self._part(key, entry, part) for part in PARTS}
         secrets = frozenset(secrets_of(parts["connection"]) | secrets_of(parts["config"]))
-        _SECRETS.update(secrets)
+        remember(secrets)
         extra = {k: v for k, (v, _) in entry.items() if k not in PARTS}
         unknown = sorted(set(extra) - set(SETTINGS))
         if unknown:
@@ -337,12 +296,41 @@ def _in_window(record, start, stop):
         return False
 
 
-def _new_loop():
-    asyncio.set_event_loop(asyncio.new_event_loop())
+class _Worker:
+    """One daemon thread, with its own asyncio loop, running connector calls in turn.
 
+    stix-shifter runs coroutines on the calling thread's loop, and a Jupyter kernel's main
+    thread already runs one. A daemon thread (not a ThreadPoolExecutor's, which the
+    interpreter joins at exit) lets a call past call_timeout be abandoned without keeping
+    the process alive until the connector gives up."""
 
-def _close_loop():
-    asyncio.get_event_loop().close()
+    def __init__(self):
+        self.calls = queue.SimpleQueue()
+        threading.Thread(target=self._serve, name="stixshifter", daemon=True).start()
+
+    def _serve(self):
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            while (call := self.calls.get()) is not None:
+                future, context, function, args = call
+                if not future.set_running_or_notify_cancel():
+                    continue
+                try:  # in the caller's context: its session's log gets the lines
+                    future.set_result(context.run(function, *args))
+                except BaseException as err:  # handed to the waiting caller
+                    future.set_exception(err)
+        finally:
+            loop.close()
+
+    def submit(self, function, *args) -> concurrent.futures.Future:
+        future = concurrent.futures.Future()
+        self.calls.put((future, contextvars.copy_context(), function, args))
+        return future
+
+    def shutdown(self):
+        """Ends the thread after the call it runs, if any (never waits for it)."""
+        self.calls.put(None)
 
 
 # ------------------------------------------------------------------ the source
@@ -400,14 +388,11 @@ class _Run:
         """Every stix-shifter call runs in one worker thread with its own asyncio loop:
         stix-shifter runs coroutines on the calling thread's loop, and a Jupyter kernel's
         main thread already runs one."""
-        self.pool = concurrent.futures.ThreadPoolExecutor(1, "stixshifter", _new_loop)
-        self.abandoned = False
+        self.pool = _Worker()
         try:
             return self._query(pattern, window, entity_type, where)
         finally:
-            if not self.abandoned:
-                self.pool.submit(_close_loop)
-            self.pool.shutdown(wait=False, cancel_futures=True)  # never wait for a hung call
+            self.pool.shutdown()  # never waits for a hung call
 
     def _query(self, pattern, window, entity_type, where):
         from stix_shifter.stix_translation.stix_translation import StixTranslation
@@ -516,7 +501,6 @@ class _Run:
             try:
                 return future.result(timeout=self.settings["call_timeout"])
             except concurrent.futures.TimeoutError:
-                self.abandoned = True
                 raise self.profile.error(
                     f"the {self.profile.connector} connector did not {what} within "
                     f"{self.settings['call_timeout']} s (stixshifter.call_timeout)",

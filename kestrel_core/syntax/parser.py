@@ -6,6 +6,8 @@ parse and every completion keystroke.
 
 from __future__ import annotations
 
+import re
+
 from lark import Lark, Token
 from lark.exceptions import (
     UnexpectedCharacters,
@@ -51,6 +53,13 @@ TERMINAL_WORDS = {
 }
 
 MAX_EXPECTED = 12
+
+_VARIABLE = re.compile(PARSER.get_terminal("VARIABLE").pattern.to_regexp())
+
+
+def is_variable_name(name) -> bool:
+    """What the grammar takes as a variable name (for names that skip the parser)."""
+    return isinstance(name, str) and _VARIABLE.fullmatch(name) is not None
 
 
 def describe_terminal(name: str) -> str:

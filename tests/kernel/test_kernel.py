@@ -203,9 +203,11 @@ def test_interrupt_during_a_slow_get(kernel_spec, bundle, tmp_path, svchost):
             if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
                 break
         assert reply["parent_header"]["msg_id"] == msg_id
-        assert reply["content"]["status"] == "abort"
-        streams = [m["content"]["text"] for m in messages if m["msg_type"] == "stream"]
-        assert any(s.startswith("interrupted:") for s in streams)
+        assert reply["content"]["status"] == "error"
+        assert reply["content"]["ename"] == "KeyboardInterrupt"
+        errors = [m["content"] for m in messages if m["msg_type"] == "error"]
+        assert [e["evalue"] for e in errors] == [reply["content"]["evalue"]]
+        assert reply["content"]["evalue"].startswith("interrupted: the statement was cancelled")
         assert km.is_alive()
         # the GET was cancelled, earlier variables are intact, the store still works
         assert run_cell(kc, "INFO big").reply["ename"] == "VariableNotFound"

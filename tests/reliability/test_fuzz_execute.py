@@ -21,20 +21,10 @@ from kestrel.session import Session
 
 import kestrel_strategies as ks
 
-PG_ABORTED_TRANSACTION = (
-    "store.py does not roll back after a database error on PostgreSQL: the connection "
-    "stays in 'current transaction is aborted', so every later statement and every read "
-    "of an earlier variable fails with StoreError. Minimal: GET process FROM procs WHERE "
-    "pid = 'abc' (bigint = text), then get_variable('procs'). Fix: rollback in "
-    "store_errors (and before re-raising anything from firepit) when dialect is postgresql.")
-
 
 @pytest.fixture(scope="module", params=[
     "sqlite",
-    pytest.param("postgresql", marks=[
-        pytest.mark.postgres,
-        pytest.mark.xfail(strict=True, reason=PG_ABORTED_TRANSACTION),
-    ]),
+    pytest.param("postgresql", marks=pytest.mark.postgres),
 ])
 def hunt(request, tmp_path_factory, shared_data):
     """A Session with `procs` = every process of doctored-1k, kept for the module."""

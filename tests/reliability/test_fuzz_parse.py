@@ -13,7 +13,7 @@ long: 20,000).
 import re
 
 import pytest
-from hypothesis import assume, example, given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from stix2patterns.validator import run_validator
 
@@ -259,11 +259,6 @@ def test_bare_words_starting_like_literals(word):
     assert stmt.arguments == (("k", word),)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "errors.py _snippet splits the source with str.splitlines(), which also breaks at "
-    "\\r, \\x0b, \\x0c, \\x1c-\\x1e, \\x85, \\u2028, \\u2029; lark (and every Span) counts "
-    "only \\n, so the snippet shows the wrong text under the caret. Fix: "
-    "source.split('\\n') (and drop a trailing \\r)."))
 @pytest.mark.parametrize("sep", ["\x0c", "\r", "\u2028", "\x85"], ids=["ff", "cr", "ls", "nel"])
 def test_snippet_shows_the_line_lark_counts(sep):
     text = f"x = GET process{sep}WHERE name = 'a' OR"

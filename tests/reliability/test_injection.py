@@ -24,9 +24,12 @@ from kestrel.syntax.unparse import python_string
 
 import kestrel_strategies as ks
 
-# Values a hostile data source (or hunter) may send.  A value ending in a backslash and
-# one holding NUL have their own (xfail) tests below.
+# Values a hostile data source (or hunter) may send.  One holding NUL has its own
+# tests below (PostgreSQL keeps U+FFFD in its place).
 NASTY = [
+    "",
+    "C:\\Windows\\",
+    "\\",
     "'; DROP TABLE process; --",
     '"; DROP TABLE process; --',
     "x' OR '1'='1",
@@ -185,11 +188,9 @@ def test_matches_takes_a_regular_expression_as_data(store, tmp_path, request):
 
 @settings(max_examples=ks.budget(0.05))
 @given(values=st.lists(st.one_of(ks.string_values, st.sampled_from(NASTY)), min_size=1,
-                       max_size=6, unique=True).filter(
-    lambda vs: all(v and "\x00" not in v and not v.endswith("\\") for v in vs)))
+                       max_size=6, unique=True))
 def test_generated_hostile_values_round_trip_on_sqlite(values, tmp_path_factory):
-    """The same with generated values (no NUL, no final backslash, not empty: see the
-    xfails)."""
+    """The same with generated values (NUL included: SQLite text holds it)."""
     folder = tmp_path_factory.mktemp("gen")
     bundle = write_bundle(folder / "gen.json", values)
     with open_session(str(folder / "s.db")) as session:
@@ -208,16 +209,6 @@ def test_generated_hostile_values_round_trip_on_sqlite(values, tmp_path_factory)
         check_intact(session, before, "allp")
 
 
-FIREPIT_BACKSLASH = (
-    "A value ending in a backslash cannot be matched: the STIX pattern "
-    r"[process:command_line = 'C:\\Windows\\'] is right, but firepit's pattern lexer "
-    r"(paramstix.lark: /((\\')|[^'])+/) reads the final \\' as an escaped quote, so "
-    "extract/filter fail with StoreError ('cannot filter'/'cannot select'). Fix in "
-    "store.py: build the filter with firepit Query/Predicate objects (bound values) "
-    "instead of STIX text, or patch the lexer regex to /(\\\\.|[^'\\\\])+/.")
-
-
-@pytest.mark.xfail(strict=True, reason=FIREPIT_BACKSLASH)
 def test_value_ending_in_a_backslash_matches(store_url, tmp_path):
     bundle = write_bundle(tmp_path / "bs.json", [TRAILING_BACKSLASH, "other"])
     with open_session(store_url) as session:
@@ -227,10 +218,6 @@ def test_value_ending_in_a_backslash_matches(store_url, tmp_path):
         assert pids(session, "x") == [5000]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "An empty string cannot be compared: firepit's pattern lexer needs at least one "
-    "character between quotes (/((\\\\')|[^'])+/), so `command_line = ''` fails with "
-    "StoreError 'cannot filter'. Same fix as the final backslash."))
 def test_empty_string_value_matches(store_url, tmp_path):
     bundle = write_bundle(tmp_path / "empty.json", ["", "other"])
     with open_session(store_url) as session:
@@ -246,10 +233,6 @@ def test_nul_in_the_data_is_stored_on_sqlite(tmp_path):
         assert {r["command_line"] for r in session.get_variable("allp")} == {WITH_NUL, "nul"}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "A value holding NUL cannot be matched on SQLite: firepit writes values into the SQL "
-    "text, and Python's sqlite3 refuses SQL text with NUL ('the query contains a null "
-    "character' -> StoreError). Bound parameters (see the final-backslash xfail) fix both."))
 def test_nul_in_the_data_matches_on_sqlite(tmp_path):
     bundle = write_bundle(tmp_path / "nul.json", [WITH_NUL, "nul"])
     with open_session(str(tmp_path / "s.db")) as session:
@@ -260,21 +243,17 @@ def test_nul_in_the_data_matches_on_sqlite(tmp_path):
 
 
 @pytest.mark.postgres
-@pytest.mark.xfail(strict=True, reason=(
-    "PostgreSQL text cannot hold NUL: a bundle with a NUL in any string fails the whole GET "
-    "with KestrelInternalError (psycopg2 ValueError 'A string literal cannot contain NUL'). "
-    "Needs a clear DataSourceError/StoreError or a documented tolerance (e.g. NUL replaced "
-    "by U+FFFD on PostgreSQL) in store.py/sources."))
 def test_nul_in_the_data_on_postgresql(postgres_url, tmp_path):
+    """PostgreSQL text cannot hold NUL: the store keeps U+FFFD in its place (documented),
+    in the data and in the values compared, so the GET works and the value still matches."""
     bundle = write_bundle(tmp_path / "nul.json", [WITH_NUL, "nul"])
     with open_session(postgres_url) as session:
-        try:
-            session.execute(f"allp = GET process FROM {python_string(bundle)}")
-        except KestrelInternalError as err:
-            pytest.fail(f"internal error: {err}")
-        except KestrelError:
-            return  # a clear error is an acceptable tolerance
-        session.get_variable("allp")
+        session.execute(f"allp = GET process FROM {python_string(bundle)}")
+        assert {r["command_line"] for r in session.get_variable("allp")} == {
+            WITH_NUL.replace("\x00", "\ufffd"), "nul"}
+        session.execute(f"x = GET process FROM allp WHERE command_line = "
+                        f"{python_string(WITH_NUL)}")
+        assert pids(session, "x") == [5000]
 
 
 # ------------------------------------------------------------------ values written by the hunter
@@ -309,8 +288,9 @@ def test_hostile_values_in_new_and_load(store, tmp_path, request):
         by_pid = {r["pid"]: r for r in session.get_variable("loaded")}
         for i, value in enumerate(values):
             got = by_pid[8000 + i].get("command_line")
-            # pandas' read_csv: surrounding spaces are kept, the value is the cell
-            assert got == value, (value, got)
+            # pandas' read_csv: surrounding spaces are kept, the value is the cell; an
+            # empty cell is no value
+            assert got == (value or None), (value, got)
         for i, value in enumerate(values):
             session.execute(f"x = procs WHERE name = {python_string(value)}")
             assert pids(session, "x") == [7000 + i]
@@ -361,57 +341,16 @@ UNKNOWN_ATTRIBUTES = ["nosuch", "hashes.'SHA-256'", "parent_ref.nosuch",
                       "opened_connection_refs[*].nosuch", "x_refs.nosuch", "name.length"]
 KNOWN_ATTRIBUTES = ["name", "parent_ref.name", "binary_ref.name"]
 
-PATH_GAP = (
-    "semantics.check_attribute accepts a path when its first step is a column or ends in "
-    "_refs, without checking the rest: parent_ref.nosuch, name.length, x_refs.nosuch pass "
-    "and then are accepted silently (SORT), fail in firepit (StoreError), fail after the "
-    "variable is committed (GROUP/JOIN: no position, variable replaced by an unreadable "
-    "view), or crash (x_refs.nosuch: KestrelInternalError TypeError). Fix: follow _ref "
-    "steps to the referenced type's columns (store.type_columns).")
-WHERE_GAP = (
-    "WHERE attributes are never validated: `x = procs WHERE nosuch = 1` succeeds (empty, "
-    "with a note). A WHERE on a variable can check the variable's columns (a GET from a "
-    "data source may legitimately name attributes the store has not seen yet).")
-VARREF_GAP = (
-    "Attributes of variable references (`pid IN procs.nosuch`) are not validated: "
-    "StoreError from firepit (or KestrelInternalError for x_refs.nosuch) instead of "
-    "UnknownAttribute.")
-SELF_JOIN = (
-    "JOIN of a variable with itself (`JOIN procs, procs BY name, pid`) commits a view with "
-    "ambiguous columns: the statement then fails in variable_summary with a StoreError "
-    "without position, and x is left unreadable (see the session commit bug).")
-EMPTY_VALUES = (
-    "`pid IN procs.parent_ref.name`: the values include '' and firepit cannot compare an "
-    "empty string (see test_empty_string_value_matches).")
-
-
 def _unknown_cases():
     for position in ATTRIBUTE_POSITIONS:
         for attribute in UNKNOWN_ATTRIBUTES:
-            if "WHERE {a}" in position:
-                reason = WHERE_GAP
-            elif "procs.{a}" in position:
-                reason = VARREF_GAP
-            elif attribute in ("nosuch", "hashes.'SHA-256'"):
-                reason = None
-            else:
-                reason = PATH_GAP
-            marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-            yield pytest.param(position.format(a=attribute), marks=marks,
-                               id=position.format(a=attribute))
+            yield pytest.param(position.format(a=attribute), id=position.format(a=attribute))
 
 
 def _known_cases():
     for position in ATTRIBUTE_POSITIONS:
         for attribute in KNOWN_ATTRIBUTES:
-            reason = None
-            if "JOIN" in position:
-                reason = SELF_JOIN
-            elif position.endswith("procs.{a}") and attribute == "parent_ref.name":
-                reason = EMPTY_VALUES
-            marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-            yield pytest.param(position.format(a=attribute), marks=marks,
-                               id=position.format(a=attribute))
+            yield pytest.param(position.format(a=attribute), id=position.format(a=attribute))
 
 
 @pytest.fixture(scope="module")
@@ -444,6 +383,49 @@ def test_known_attribute_is_accepted(procs_session, statement):
     procs_session.execute(statement)
     if statement.startswith("x ="):
         procs_session.get_variable("x")
+
+
+@pytest.mark.parametrize("statement, line, column", [
+    ("x = procs WHERE name = 'a' OR\n  parent_ref.nme = 'b'", 2, 3),
+    ("x = GET process FROM procs WHERE pid IN procs.parent_ref.pidd", 1, 41),
+    ("x = procs WHERE file:nosuch = 'a'", 1, 17),  # another type's stored columns
+])
+def test_unknown_attribute_points_at_itself(procs_session, statement, line, column):
+    before = symbols(procs_session)
+    with pytest.raises(KestrelError) as caught:
+        procs_session.execute(statement)
+    assert type(caught.value).__name__ == "UnknownAttribute", str(caught.value)
+    assert (caught.value.line, caught.value.column) == (line, column)
+    assert symbols(procs_session) == before
+
+
+@pytest.mark.parametrize("statement", [
+    "DISP procs ATTR binary_ref.hashes.MD5",             # a flattened column of the file
+    "x = procs WHERE x-oca-asset:hostname = 'a'",        # a type the store has no table for
+])
+def test_attribute_the_store_can_read_is_accepted(procs_session, statement):
+    procs_session.execute(statement)
+
+
+def test_get_from_a_data_source_may_name_attributes_the_store_has_not_seen(procs_session,
+                                                                           shared_data):
+    """The source may hold them: an empty result with a note, not an error."""
+    doctored = python_string(str(shared_data / "doctored-1k.json"))
+    (summary,) = procs_session.execute(f"x = GET process FROM {doctored} WHERE nosuch = 'a'")
+    assert any('"nosuch"' in note for note in summary.notes), summary.notes
+
+
+def test_keys_inside_a_json_attribute_are_refused(tmp_path):
+    """NEW keeps `hashes` as one JSON column: firepit would read hashes.'SHA-256' as a
+    column of that name (none), so it is refused rather than silently matching nothing."""
+    with Session(session_id=f"json{uuid.uuid4().hex[:12]}",
+                 store_path=str(tmp_path / "s.db")) as session:
+        session.execute('f = NEW file [{"name": "a", "hashes": {"SHA-256": "x"}}]')
+        for statement in ("DISP f ATTR hashes.'SHA-256'", "x = f WHERE hashes.'SHA-256' = 'x'"):
+            with pytest.raises(KestrelError) as caught:
+                session.execute(statement)
+            assert type(caught.value).__name__ == "UnknownAttribute", str(caught.value)
+        session.execute("DISP f ATTR hashes")
 
 
 # ------------------------------------------------------------------ property names in data
@@ -521,17 +503,10 @@ def test_hostile_variable_names_are_syntax_errors(name):
             assert name not in names, statement
 
 
-UNCHECKED_NAME = pytest.mark.xfail(strict=True, reason=(
-    "Session.create_variable does not check the name: '' (a view named '__<hex>') and "
-    "keywords such as 'get' (a variable no statement can name) are accepted; names with "
-    "quotes or spaces are refused only by firepit's view-name check. Check names like "
-    "the grammar's VARIABLE in session.create_variable."))
-
-
 @pytest.mark.parametrize("name", [
     'x"; DROP TABLE process; --', "x y", "x\x00",
-    pytest.param("", marks=UNCHECKED_NAME, id="empty"),
-    pytest.param("get", marks=UNCHECKED_NAME, id="keyword"),
+    pytest.param("", id="empty"),
+    pytest.param("get", id="keyword"),
 ])
 def test_hostile_variable_names_from_python(store_url, name):
     """Session.create_variable takes a name without the parser: it must refuse it too."""
@@ -551,27 +526,16 @@ def test_hostile_variable_names_from_python(store_url, name):
         check_intact(session, before, "procs")
 
 
-BIG_INT = (
-    "NEW (or a bundle) with an integer beyond 64 bits: SQLite's driver raises OverflowError "
-    "('Python int too large to convert to SQLite INTEGER') -> KestrelInternalError. "
-    "Needs a clear error (InvalidArgument naming the attribute) or a documented "
-    "tolerance (stored as text/real) in store.load / commands/new.py.")
-
-
-@pytest.mark.parametrize("store", [
-    pytest.param("sqlite", marks=pytest.mark.xfail(strict=True, reason=BIG_INT)),
-    pytest.param("postgresql", marks=[pytest.mark.postgres, pytest.mark.xfail(
-        strict=True, reason="bigint out of range, then the aborted-transaction bug "
-                            "(test_statement_atomicity.PG_ABORTED)")]),
-])
+@pytest.mark.parametrize("store", ["sqlite", pytest.param("postgresql",
+                                                            marks=pytest.mark.postgres)])
 def test_new_with_an_integer_beyond_64_bits(store, tmp_path, request):
     with open_session(_location(store, tmp_path, request)) as session:
         session.execute("procs = NEW process ['a.exe']")
-        try:
+        with pytest.raises(KestrelError) as caught:
             session.execute('x = NEW [{"type": "process", "pid": 18446744073709551616}]')
-        except KestrelInternalError as err:
-            pytest.fail(f"internal error: {err}")
-        except KestrelError as err:
-            assert err.line == 1
+        assert not isinstance(caught.value, KestrelInternalError), str(caught.value)
+        assert caught.value.line == 1
+        assert "pid = 18446744073709551616, beyond the 64-bit integers" in str(caught.value)
+        assert "x" not in session.get_variable_names()
         session.get_variable("procs")
         session.execute("y = procs")

@@ -5,7 +5,8 @@ before a connector is asked anything."""
 import pytest
 
 from kestrel.errors import DataSourceError
-from kestrel.sources.stixshifter import expand_in, redact, secrets_of
+from kestrel.redaction import redact, secrets_of
+from kestrel.sources.stixshifter import expand_in
 
 BUNDLE = ("stix_bundle", {"host": "http://127.0.0.1:9/b.json"},
           {"auth": {"username": None, "password": None}})

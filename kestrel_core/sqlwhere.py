@@ -1,0 +1,215 @@
+"""ECGP -> SQL WHERE over firepit's tables, for the store's views.
+
+firepit's own translation reads STIX pattern text with a lexer that cannot take a
+string ending in a backslash, an empty string, or NUL, so the store translates the
+ECGP itself.  Views cannot hold bound parameters, so values become SQL literals
+quoted by the standard rule (quotes doubled, nothing else special; the store runs
+PostgreSQL with standard_conforming_strings).  The meaning is firepit's and STIX's:
+a comparison on an attribute an entity lacks is false (negated or not), references
+are followed through the referenced tables, lists of references through firepit's
+__reflist, and comparisons about other entity types (extended subgraphs) are left to
+the data source, which matched whole records.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import math
+import re
+from typing import Callable
+
+from .errors import KestrelSemanticError
+from .references import path_steps, ref_targets
+from .syntax import ast
+
+FALSE = "1 = 0"
+
+
+def identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class SqlWhere:
+    """Translates for one dialect ("sqlite3" or "postgresql"); `columns_of(table)`
+    gives a table's columns, empty when the table does not exist."""
+
+    def __init__(self, dialect: str, columns_of: Callable[[str], list]):
+        self.dialect = dialect
+        self.columns_of = columns_of
+
+    def where(self, node, entity_type: str, table: str, columns: list) -> str | None:
+        """The condition on rows of `table` (`entity_type` entities with `columns`); None
+        when nothing in `node` is about `entity_type`."""
+        if isinstance(node, ast.Comparison):
+            if node.path.entity_type not in (None, entity_type):
+                return None
+            return self._path(entity_type, table, columns, path_steps(node.path.attribute),
+                              node)
+        parts = [p for p in (self.where(o, entity_type, table, columns)
+                             for o in node.operands) if p]
+        if not parts:
+            return None
+        return "(" + f" {node.op} ".join(parts) + ")"
+
+    # ------------------------------------------------------------ attribute paths
+
+    def _path(self, entity_type, table, columns, steps, node, depth=0) -> str:
+        head = steps[0].removesuffix("[*]")
+        if len(steps) > 1 and head.endswith(("_ref", "_refs")):
+            alias = f"r{depth}"
+            inner = " UNION ".join(
+                f"SELECT {alias}.{identifier('id')} FROM {identifier(t)} AS {alias} WHERE "
+                f"{self._path(t, alias, self.columns_of(t), steps[1:], node, depth + 1)}"
+                for t in ref_targets(entity_type, head) if self.columns_of(t))
+            if not inner or (head.endswith("_ref") and head not in columns):
+                return FALSE
+            if head.endswith("_ref"):
+                return f"{table}.{identifier(head)} IN ({inner})"
+            if not self.columns_of("__reflist"):
+                return FALSE
+            return (f'{table}."id" IN (SELECT "source_ref" FROM "__reflist" WHERE '
+                    f'"ref_name" = {self.literal(head)} AND "target_ref" IN ({inner}))')
+        column = ".".join(steps)
+        listed = column.endswith("[*]")
+        column = column.removesuffix("[*]")
+        if column not in columns:
+            if column == "type":
+                return self._test(self.literal(entity_type), node)
+            return FALSE  # STIX: a comparison on a missing property is false
+        expression = f"{table}.{identifier(column)}"
+        if not listed:
+            return self._test(expression, node)
+        # a list stored as JSON text: true when some element passes
+        if self.dialect == "postgresql":
+            elements = f"json_array_elements_text(CAST({expression} AS json)) AS e(value)"
+        else:
+            elements = f"json_each({expression}) AS e"
+        return f"EXISTS (SELECT 1 FROM {elements} WHERE {self._test('e.value', node)})"
+
+    def value(self, attribute: str, entity_type: str, table: str, columns: list,
+              depth=0) -> str:
+        """The value of `attribute` (a column or a path through `_ref`s) for a row of
+        `table` (`entity_type` entities with `columns`): a scalar SQL expression, NULL
+        where an entity lacks it."""
+        steps = path_steps(attribute)
+        head = steps[0]
+        if attribute in columns:
+            return f"{table}.{identifier(attribute)}"
+        if len(steps) > 1 and head.endswith("_refs"):
+            raise KestrelSemanticError(f"{attribute} goes through a list of references "
+                                       f"({head}): it has no single value")
+        if len(steps) == 1 or not head.endswith("_ref") or head not in columns:
+            return "NULL"
+        alias = f"v{depth}"
+        rest = ".".join(steps[1:])
+        values = [f"(SELECT {self.value(rest, t, alias, self.columns_of(t), depth + 1)} "
+                  f"FROM {identifier(t)} AS {alias} "
+                  f"WHERE {alias}.\"id\" = {table}.{identifier(head)})"
+                  for t in ref_targets(entity_type, head) if self.columns_of(t)]
+        if not values:
+            return "NULL"
+        return values[0] if len(values) == 1 else f"COALESCE({', '.join(values)})"
+
+    # ------------------------------------------------------------ operators and values
+
+    def _test(self, expression: str, node) -> str:
+        op, value = node.op, node.value
+        if op == "IN":
+            values = value if isinstance(value, tuple) else (value,)
+            test = f"{expression} IN ({', '.join(self.literal(v) for v in values)})"
+        elif op in ("LIKE", "MATCHES"):
+            if op == "MATCHES":
+                _check_regex(value, node)
+            test = self._text_match(expression, op, self.literal(value),
+                                    node.path.attribute.endswith("payload_bin"))
+        elif op in ("ISSUBSET", "ISSUPERSET"):
+            try:
+                ipaddress.ip_network(value, strict=False)
+            except (TypeError, ValueError):
+                raise KestrelSemanticError(f"{op} needs an IP address or network (CIDR), "
+                                           f"not {value!r}").at(node.span, None) from None
+            function = "in_subnet" if self.dialect == "postgresql" else SUBNET_FUNCTION
+            text, network = f"CAST({expression} AS TEXT)", self.literal(value)
+            test = (f"{function}({text}, {network})" if op == "ISSUBSET"
+                    else f"{function}({network}, {text})")
+        else:
+            test = f"{expression} {op} {self.literal(value)}"
+        return f"NOT ({test})" if node.negated else test
+
+    def _text_match(self, expression, op, pattern, binary) -> str:
+        text = f"CAST({expression} AS TEXT)"
+        if binary:  # base64 in the store: firepit's functions decode it
+            return f"{'like_bin' if op == 'LIKE' else 'match_bin'}({pattern}, {text})"
+        if op == "LIKE":
+            if self.dialect == "postgresql":
+                # STIX's LIKE knows only % and _; PostgreSQL's also takes \ as an escape
+                return f"{text} LIKE {pattern} ESCAPE ''"
+            # SQLite's LIKE stops reading at a NUL: such values go to like() in Python
+            if pattern.startswith("CAST(X'"):
+                return f"{LIKE_FUNCTION}({pattern}, {text})"
+            return (f"CASE WHEN instr({text}, char(0)) > 0 THEN {LIKE_FUNCTION}({pattern}, "
+                    f"{text}) ELSE {text} LIKE {pattern} END")
+        if self.dialect == "postgresql":
+            return f"{text} ~ {pattern}"
+        return f"match({pattern}, {text})"
+
+    def literal(self, value) -> str:
+        if isinstance(value, bool):
+            return "TRUE" if value else "FALSE"
+        if isinstance(value, int):
+            return str(value)
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                raise KestrelSemanticError(f"{value} cannot be compared")
+            return repr(value)
+        if isinstance(value, str):
+            if "\x00" in value:
+                if self.dialect != "postgresql":
+                    # Python's sqlite3 refuses SQL text holding NUL: spell the bytes
+                    return f"CAST(X'{value.encode('utf-8', 'surrogatepass').hex()}' AS TEXT)"
+                value = value.replace("\x00", NUL_ON_POSTGRESQL)
+            return "'" + value.replace("'", "''") + "'"
+        if value is None:
+            raise KestrelSemanticError("null cannot be compared")
+        raise KestrelSemanticError(f"a value of type {type(value).__name__} cannot be compared")
+
+
+LIKE_FUNCTION = "kestrel_like"
+SUBNET_FUNCTION = "kestrel_in_subnet"
+
+
+@functools.lru_cache(maxsize=256)
+def _like_regex(pattern: str):
+    return re.compile("".join(".*" if c == "%" else "." if c == "_" else re.escape(c)
+                              for c in pattern), re.DOTALL)
+
+
+def like(pattern, value) -> bool:
+    """STIX/SQL LIKE (case-sensitive, % and _ only), for SQLite values holding NUL."""
+    if pattern is None or value is None:
+        return None
+    return _like_regex(pattern).fullmatch(value) is not None
+
+
+def in_subnet(address, network) -> bool:
+    """ISSUBSET for SQLite: IPv4 and IPv6; a value that is no address is in no network."""
+    if address is None or network is None:
+        return None
+    try:
+        return (ipaddress.ip_network(address, strict=False).subnet_of(
+            ipaddress.ip_network(network, strict=False)))
+    except (TypeError, ValueError):  # not an address, or the other IP version
+        return False
+
+
+# PostgreSQL text cannot hold NUL: the store keeps U+FFFD in its place (data and values).
+NUL_ON_POSTGRESQL = "\ufffd"
+
+
+def _check_regex(value, node):
+    try:
+        re.compile(value)
+    except (TypeError, re.error, OverflowError, RecursionError) as err:
+        raise KestrelSemanticError(f"MATCHES needs a regular expression: {value!r} is not "
+                                   f"one ({err})").at(node.span, None) from None

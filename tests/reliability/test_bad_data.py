@@ -1,0 +1,117 @@
+"""Bad data (issue 9): deeply nested, huge, wrongly typed values and odd timestamps in a
+bundle give a clear error or a documented tolerance, and the store stays intact, on
+SQLite and PostgreSQL.  (Truncated, empty and non-STIX bundles: tests/test_sources.py.)
+"""
+
+import json
+import uuid
+
+import pytest
+
+from kestrel.errors import DataSourceError, StoreError
+from kestrel.session import Session
+from kestrel.syntax.unparse import python_string
+
+NESTING = 5000
+
+
+def record(i, process, first="2020-01-01T00:00:00.000Z"):
+    return {"type": "observed-data", "id": f"observed-data--{uuid.uuid4()}",
+            "created_by_ref": "identity--1", "created": "2020-01-01T00:00:00.000Z",
+            "modified": "2020-01-01T00:00:00.000Z", "first_observed": first,
+            "last_observed": first, "number_observed": 1, "objects": {"0": process}}
+
+
+def write(path, records, replace=None):
+    text = json.dumps({"type": "bundle", "id": f"bundle--{uuid.uuid4()}", "objects": [
+        {"type": "identity", "id": "identity--1", "name": "x", "identity_class": "system"},
+        *records]})
+    for old, new in (replace or {}).items():
+        text = text.replace(old, new)
+    path.write_text(text)
+    return python_string(str(path))
+
+
+@pytest.fixture
+def session(store_url):
+    with Session(session_id=f"bad{uuid.uuid4().hex[:10]}", store_path=store_url) as session:
+        session.execute("keep = NEW process ['keep.exe']")
+        yield session
+        assert [r["name"] for r in session.get_variable("keep")] == ["keep.exe"]
+
+
+def process(pid, **props):
+    return {"type": "process", "pid": pid, **props}
+
+
+@pytest.mark.parametrize("where", ["", " WHERE name = 'a'"])
+def test_deeply_nested_data_is_refused(session, tmp_path, where):
+    """A JSON value 5,000 levels deep would exhaust Python's recursion: refused at 64."""
+    path = write(tmp_path / "deep.json", [record(0, process(1, name="a", x_deep="@DEEP@"))],
+                 {'"@DEEP@"': '{"x": ' * NESTING + "1" + "}" * NESTING})
+    with pytest.raises(DataSourceError) as caught:
+        session.execute(f"x = GET process FROM {path}{where}")
+    assert "nesting deeper than 64 levels" in str(caught.value)
+    assert caught.value.line == 1
+    assert "x" not in session.get_variable_names()
+
+
+def test_a_huge_value_is_stored_and_matched(session, tmp_path):
+    big = "powershell -enc " + "A" * 20_000_000 + " end"
+    path = write(tmp_path / "huge.json", [record(0, process(1, name="ps.exe", command_line=big)),
+                                          record(1, process(2, name="b.exe"))])
+    session.execute(f"x = GET process FROM {path} WHERE command_line LIKE '%A end'")
+    (row,) = session.get_variable("x")
+    assert row["pid"] == 1 and row["command_line"] == big
+
+
+def test_values_of_mixed_types(session, tmp_path, store_url):
+    """pid as text in one record and a number in another; a list where a string goes.
+    SQLite stores them as given (lists as JSON text); PostgreSQL keeps a column's type
+    from its first value and refuses the GET, naming the value."""
+    path = write(tmp_path / "types.json", [
+        record(0, process(1, name="a.exe")),
+        record(1, process("abc", name=["x", "y"])),
+    ])
+    statement = f"x = GET process FROM {path}"
+    if "://" in store_url:
+        with pytest.raises(StoreError) as caught:
+            session.execute(statement)
+        assert str(caught.value).split("\n")[0].endswith(
+            'cannot store the data: invalid input syntax for type bigint: "abc"')
+        assert "x" not in session.get_variable_names()
+        return
+    session.execute(statement)
+    rows = {str(r["pid"]): r["name"] for r in session.get_variable("x")}
+    assert rows == {"1": "a.exe", "abc": '["x","y"]'}
+    session.execute("y = x WHERE name = 'a.exe'")
+    assert [str(r["pid"]) for r in session.get_variable("y")] == ["1"]
+
+
+def test_odd_timestamps_are_read_as_utc(session, tmp_path):
+    """ISO 8601 forms other than STIX's (an offset, a space for the T, no zone, nine
+    fraction digits) are read and kept as UTC: time ranges select them correctly."""
+    path = write(tmp_path / "times.json", [
+        record(0, process(1, name="a"), "2020-01-01T02:00:00+02:00"),   # 00:00:00Z
+        record(1, process(2, name="b"), "2020-01-01 00:00:05"),         # 00:00:05Z
+        record(2, process(3, name="c"), "2020-01-01T00:00:06.123456789Z"),
+        record(3, process(4, name="d"), "2019-12-31T19:00:09-05:00"),   # 00:00:09Z
+    ])
+    for start, stop, pids in [("00:00:00", "00:00:01", [1]), ("00:00:05", "00:00:06", [2]),
+                              ("00:00:06", "00:00:07", [3]), ("00:00:09", "00:00:10", [4]),
+                              ("00:00:00", "00:00:10", [1, 2, 3, 4])]:
+        session.execute(f"x = GET process FROM {path} WHERE name LIKE '%' "
+                        f"START 2020-01-01T{start}Z STOP 2020-01-01T{stop}Z")
+        assert sorted(r["pid"] for r in session.get_variable("x")) == pids, (start, stop)
+    session.execute("t = TIMESTAMPED(x)")
+    assert sorted(r["first_observed"] for r in session.get_variable("t")) == [
+        "2020-01-01T00:00:00.000Z", "2020-01-01T00:00:05.000Z",
+        "2020-01-01T00:00:06.123456789Z", "2020-01-01T00:00:09.000Z"]
+
+
+def test_an_unreadable_timestamp_is_named(session, tmp_path):
+    path = write(tmp_path / "bad.json", [record(0, process(1, name="a"), "last tuesday")])
+    with pytest.raises(DataSourceError) as caught:
+        session.execute(f"x = GET process FROM {path} START 2020-01-01T00:00:00Z "
+                        "STOP 2020-01-02T00:00:00Z")
+    assert "bad first_observed: last tuesday" in str(caught.value)

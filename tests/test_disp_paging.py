@@ -1,0 +1,106 @@
+"""DISP's page without SORT BY comes from a streamed scan that stops early: the same rows
+in the same order as grouping the whole view, and a total that is exact or says it is
+a lower bound.  Runs on SQLite and PostgreSQL (``store_url``)."""
+
+import uuid
+
+import pytest
+
+from kestrel.commands import disp as disp_command
+from kestrel.results import Table
+from kestrel.session import Session
+from kestrel.store import ROW
+
+
+@pytest.fixture
+def session(store_url, shared_data):
+    bundle = shared_data / "doctored-1k.json"
+    with Session(session_id=f"page_{uuid.uuid4().hex[:12]}", store_path=store_url) as session:
+        session.execute(f"allp = GET process FROM '{bundle}'\n"
+                        "cmds = GET process WHERE name = 'cmd.exe'\n"
+                        "sorted = SORT allp BY pid DESC\n"
+                        "none = allp WHERE name = 'no-such-process'")
+        yield session
+
+
+def grouped(session, variable, columns, limit=None, offset=0):
+    """The page as DISP computed it before streaming: GROUP BY over the whole view, in
+    the order of each row's first appearance (the oracle)."""
+    store = session._store
+    view = session.symtable[variable].view
+    names = ", ".join(f'"{c}"' for c in columns)
+    page = (f'SELECT {names} FROM (SELECT *, ROW_NUMBER() OVER () AS "{ROW}" FROM '
+            f'(SELECT {names} FROM "{view}") AS shown) AS numbered GROUP BY {names} '
+            f'ORDER BY MIN("{ROW}")')
+    rows = [tuple(r.values()) for r in store.fp._query(page).fetchall()]
+    end = None if limit is None else offset + limit
+    return rows[offset:end], len(rows)
+
+
+def disp(session, statement):
+    (table,) = [r for r in session.execute(statement) if isinstance(r, Table)]
+    return table
+
+
+def listed(table):
+    return [tuple(row) for row in table.dataframe.itertuples(index=False)]
+
+
+@pytest.mark.parametrize("variable", ["allp", "cmds", "sorted"])
+@pytest.mark.parametrize("limit, offset", [(5, 0), (50, 0), (7, 3), (20, 400), (3, 10_000)])
+def test_page_is_the_grouped_page(session, variable, limit, offset):
+    want, total = grouped(session, variable, ["name", "pid"], limit, offset)
+    assert total > 0
+    table = disp(session, f"DISP {variable} ATTR name, pid LIMIT {limit} OFFSET {offset}")
+    assert listed(table) == want
+    assert table.total == total and table.offset == offset
+    assert table.to_dict()["total"] == total
+
+
+def test_sorted_variable_keeps_its_order(session):
+    pids = [p for _, p in listed(disp(session, "DISP sorted ATTR name, pid LIMIT 30"))]
+    assert pids == sorted(pids, reverse=True)
+
+
+def test_store_page_of_reference_paths(session):
+    """Attributes reached through references are projected by joins in the same scan."""
+    store, view = session._store, session.symtable["allp"].view
+    rows, total, exact = store.distinct_page(view, ["name", "binary_ref.name"], limit=10)
+    oracle = store.distinct_page(view, ["name", "binary_ref.name"], sort_by=None, limit=None)
+    assert exact and oracle[2] and total == oracle[1] == len(oracle[0])
+    assert rows == oracle[0][:10]
+    assert len({tuple(r.values()) for r in oracle[0]}) == len(oracle[0])
+
+
+def test_counting_stops_with_a_lower_bound(session, monkeypatch):
+    want, total = grouped(session, "allp", ["name", "pid"], 10, 0)
+    monkeypatch.setattr(disp_command, "COUNT_ROWS", 100)
+    table = disp(session, "DISP allp ATTR name, pid LIMIT 10")
+    assert listed(table) == want
+    assert table.total is None
+    assert 10 <= table.at_least < total
+    assert table.to_dict()["total"] is None
+    assert table.to_dict()["total_at_least"] == table.at_least
+    footer = table.to_text().splitlines()[-1]
+    assert footer.startswith(f"showing rows 1-10 of at least {table.at_least} ")
+    # a page past the budget is still right; one reaching past the end counts exactly
+    deep, _ = grouped(session, "allp", ["name", "pid"], 5, total - 5)
+    last = disp(session, f"DISP allp ATTR name, pid LIMIT 5 OFFSET {total - 5}")
+    assert listed(last) == deep and (last.total or last.at_least) == total
+    beyond = disp(session, f"DISP allp ATTR name, pid LIMIT 10 OFFSET {total - 5}")
+    assert listed(beyond) == deep and beyond.total == total and beyond.at_least is None
+    # SORT BY counts everything in the database
+    assert disp(session, "DISP allp ATTR name, pid SORT BY pid LIMIT 3").total == total
+
+
+def test_empty_variable(session):
+    table = disp(session, "DISP none ATTR name, pid")
+    assert table.total == 0 and table.dataframe.empty
+    assert table.to_text().endswith("0 rows")
+
+
+def test_all_columns_when_no_attr(session):
+    """Without ATTR every shown attribute takes part in distinctness; rows stay distinct."""
+    table = disp(session, "DISP cmds LIMIT 1000")
+    rows = listed(table)
+    assert len(rows) == table.total == len(set(rows))
