@@ -5,6 +5,8 @@ imply becomes a window.  Returns new values; the AST is never changed."""
 from __future__ import annotations
 
 import difflib
+import ipaddress
+import re
 from datetime import timedelta
 
 from .errors import KestrelSemanticError, UnknownAttribute, UnknownEntityType, VariableNotFound
@@ -127,6 +129,33 @@ def check_where(where, columns, variable, entity_type, type_columns, stmt, sourc
         else:
             check_attribute(path.attribute, type_columns(kind), kind, stmt, source, kind,
                             type_columns, path.span)
+
+
+def check_values(where, source):
+    """Values an operator cannot use, refused before any data source is asked: a
+    MATCHES that is no regular expression, an ISSUBSET/ISSUPERSET that is no IP network."""
+    for comparison in _comparisons(where):
+        values = comparison.value if isinstance(comparison.value, tuple) else (comparison.value,)
+        for value in values:
+            if isinstance(value, ast.VarAttr):
+                continue
+            problem = _value_problem(comparison.op, value)
+            if problem:
+                raise KestrelSemanticError(problem).at(comparison.span, source)
+
+
+def _value_problem(op, value):
+    if op == "MATCHES":
+        try:
+            re.compile(value)
+        except (TypeError, re.error, OverflowError, RecursionError) as err:
+            return f"MATCHES needs a regular expression: {value!r} is not one ({err})"
+    elif op in ("ISSUBSET", "ISSUPERSET"):
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except (TypeError, ValueError):
+            return f"{op} needs an IP address or network (CIDR), not {value!r}"
+    return None
 
 
 def check_references(ctx, where):

@@ -57,6 +57,10 @@ class Session(AbstractContextManager):
 
     def __init__(self, session_id=None, runtime_dir=None, store_path=None, debug_mode=False):
         self.session_id = session_id or str(uuid.uuid4())
+        with runtime.acting_for(self.session_id):
+            self._open(runtime_dir, store_path, debug_mode)
+
+    def _open(self, runtime_dir, store_path, debug_mode):
         self.debug_mode = debug_mode
         self.runtime_directory_is_owned_by_upper_layer = runtime_dir is not None
         self.config = load_config()
@@ -92,8 +96,9 @@ class Session(AbstractContextManager):
         if self._closed:
             return
         self._closed = True
-        self._store.close()
-        self._release_runtime()
+        with runtime.acting_for(self.session_id):
+            self._store.close()
+            self._release_runtime()
 
     def _release_runtime(self):
         if self._log_handler is not None:

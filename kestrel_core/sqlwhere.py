@@ -2,13 +2,13 @@
 
 firepit's own translation reads STIX pattern text with a lexer that cannot take a
 string ending in a backslash, an empty string, or NUL, so the store translates the
-ECGP itself.  Views cannot hold bound parameters, so values become SQL literals
-quoted by the standard rule (quotes doubled, nothing else special; the store runs
-PostgreSQL with standard_conforming_strings).  The meaning is firepit's and STIX's:
-a comparison on an attribute an entity lacks is false (negated or not), references
-are followed through the referenced tables, lists of references through firepit's
-__reflist, and comparisons about other entity types (extended subgraphs) are left to
-the data source, which matched whole records.
+ECGP itself.  Views cannot hold bound parameters, so values become SQL literals quoted
+by the standard rule (quotes doubled, nothing else special; on PostgreSQL an escape
+string E'...' with backslashes doubled, which no server setting reads otherwise).  The
+meaning is firepit's and STIX's: a comparison on an attribute an entity lacks is false
+(negated or not), references are followed through the referenced tables, lists of
+references through firepit's __reflist, and comparisons about other entity types
+(extended subgraphs) are left to the data source, which matched whole records.
 """
 
 from __future__ import annotations
@@ -21,9 +21,11 @@ from typing import Callable
 
 from .errors import KestrelSemanticError
 from .references import path_steps, ref_targets
+from .syntax.ecgp import like_regex
 from .syntax import ast
 
 FALSE = "1 = 0"
+NULL = "CAST(NULL AS TEXT)"  # typed: PostgreSQL refuses a bare NULL in GROUP/ORDER BY
 
 
 def identifier(name: str) -> str:
@@ -56,7 +58,8 @@ class SqlWhere:
 
     def _path(self, entity_type, table, columns, steps, node, depth=0) -> str:
         head = steps[0].removesuffix("[*]")
-        if len(steps) > 1 and head.endswith(("_ref", "_refs")):
+        whole = ".".join(steps).removesuffix("[*]")
+        if len(steps) > 1 and head.endswith(("_ref", "_refs")) and whole not in columns:
             alias = f"r{depth}"
             inner = " UNION ".join(
                 f"SELECT {alias}.{identifier('id')} FROM {identifier(t)} AS {alias} WHERE "
@@ -80,12 +83,17 @@ class SqlWhere:
         expression = f"{table}.{identifier(column)}"
         if not listed:
             return self._test(expression, node)
-        # a list stored as JSON text: true when some element passes
+        # a list stored as JSON text (a single value counts as a list of one): true when
+        # some element passes
         if self.dialect == "postgresql":
-            elements = f"json_array_elements_text(CAST({expression} AS json)) AS e(value)"
+            elements = f"jsonb_array_elements({JSON_LIST_FUNCTION}({expression})) AS e(item)"
+            element = _typed_element("e.item", node.value)
         else:
-            elements = f"json_each({expression}) AS e"
-        return f"EXISTS (SELECT 1 FROM {elements} WHERE {self._test('e.value', node)})"
+            elements = (f"json_each(CASE WHEN json_valid({expression}) AND json_type("
+                        f"{expression}) = 'array' THEN {expression} ELSE json_array("
+                        f"{expression}) END) AS e")
+            element = "e.value"
+        return f"EXISTS (SELECT 1 FROM {elements} WHERE {self._test(element, node)})"
 
     def value(self, attribute: str, entity_type: str, table: str, columns: list,
               depth=0) -> str:
@@ -96,11 +104,13 @@ class SqlWhere:
         head = steps[0]
         if attribute in columns:
             return f"{table}.{identifier(attribute)}"
-        if len(steps) > 1 and head.endswith("_refs"):
-            raise KestrelSemanticError(f"{attribute} goes through a list of references "
-                                       f"({head}): it has no single value")
+        if "[*]" in attribute or (len(steps) > 1 and head.endswith("_refs")):
+            raise KestrelSemanticError(f"{attribute} goes through a list: it has no single "
+                                       "value to group or join by")
+        if attribute == "type":
+            return f"CAST({self.literal(entity_type)} AS TEXT)"  # typed, as NULL
         if len(steps) == 1 or not head.endswith("_ref") or head not in columns:
-            return "NULL"
+            return NULL
         alias = f"v{depth}"
         rest = ".".join(steps[1:])
         values = [f"(SELECT {self.value(rest, t, alias, self.columns_of(t), depth + 1)} "
@@ -108,7 +118,7 @@ class SqlWhere:
                   f"WHERE {alias}.\"id\" = {table}.{identifier(head)})"
                   for t in ref_targets(entity_type, head) if self.columns_of(t)]
         if not values:
-            return "NULL"
+            return NULL
         return values[0] if len(values) == 1 else f"COALESCE({', '.join(values)})"
 
     # ------------------------------------------------------------ operators and values
@@ -118,26 +128,19 @@ class SqlWhere:
         if op == "IN":
             values = value if isinstance(value, tuple) else (value,)
             test = f"{expression} IN ({', '.join(self.literal(v) for v in values)})"
-        elif op in ("LIKE", "MATCHES"):
-            if op == "MATCHES":
-                _check_regex(value, node)
-            test = self._text_match(expression, op, self.literal(value),
+        elif op in ("LIKE", "MATCHES"):  # semantics.check_values checked the expression
+            test = self._text_match(expression, op, value,
                                     node.path.attribute.endswith("payload_bin"))
-        elif op in ("ISSUBSET", "ISSUPERSET"):
-            try:
-                ipaddress.ip_network(value, strict=False)
-            except (TypeError, ValueError):
-                raise KestrelSemanticError(f"{op} needs an IP address or network (CIDR), "
-                                           f"not {value!r}").at(node.span, None) from None
-            function = "in_subnet" if self.dialect == "postgresql" else SUBNET_FUNCTION
+        elif op in ("ISSUBSET", "ISSUPERSET"):  # and the network
             text, network = f"CAST({expression} AS TEXT)", self.literal(value)
-            test = (f"{function}({text}, {network})" if op == "ISSUBSET"
-                    else f"{function}({network}, {text})")
+            test = (f"{SUBNET_FUNCTION}({text}, {network})" if op == "ISSUBSET"
+                    else f"{SUBNET_FUNCTION}({network}, {text})")
         else:
             test = f"{expression} {op} {self.literal(value)}"
         return f"NOT ({test})" if node.negated else test
 
-    def _text_match(self, expression, op, pattern, binary) -> str:
+    def _text_match(self, expression, op, regex, binary) -> str:
+        pattern = self.literal(regex)
         text = f"CAST({expression} AS TEXT)"
         if binary:  # base64 in the store: firepit's functions decode it
             return f"{'like_bin' if op == 'LIKE' else 'match_bin'}({pattern}, {text})"
@@ -151,7 +154,7 @@ class SqlWhere:
             return (f"CASE WHEN instr({text}, char(0)) > 0 THEN {LIKE_FUNCTION}({pattern}, "
                     f"{text}) ELSE {text} LIKE {pattern} END")
         if self.dialect == "postgresql":
-            return f"{text} ~ {pattern}"
+            return f"{text} ~ {self.literal(postgresql_regex(regex))}"
         return f"match({pattern}, {text})"
 
     def literal(self, value) -> str:
@@ -169,6 +172,9 @@ class SqlWhere:
                     # Python's sqlite3 refuses SQL text holding NUL: spell the bytes
                     return f"CAST(X'{value.encode('utf-8', 'surrogatepass').hex()}' AS TEXT)"
                 value = value.replace("\x00", NUL_ON_POSTGRESQL)
+            if self.dialect == "postgresql":
+                # an escape string reads the same whatever standard_conforming_strings says
+                return "E'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
             return "'" + value.replace("'", "''") + "'"
         if value is None:
             raise KestrelSemanticError("null cannot be compared")
@@ -177,12 +183,42 @@ class SqlWhere:
 
 LIKE_FUNCTION = "kestrel_like"
 SUBNET_FUNCTION = "kestrel_in_subnet"
+JSON_LIST_FUNCTION = "kestrel_json_list"
+
+# PostgreSQL's side of the same functions, in the session's schema: a value that is no
+# address is in no network, and a value that is no JSON list is a list of itself
+POSTGRESQL_FUNCTIONS = {
+    SUBNET_FUNCTION: """CREATE OR REPLACE FUNCTION kestrel_in_subnet(address TEXT, network TEXT)
+RETURNS boolean AS $$
+BEGIN
+    RETURN CAST(address AS inet) <<= CAST(network AS inet);
+EXCEPTION WHEN others THEN
+    RETURN false;
+END; $$ LANGUAGE plpgsql IMMUTABLE""",
+    JSON_LIST_FUNCTION: """CREATE OR REPLACE FUNCTION kestrel_json_list(value anyelement)
+RETURNS jsonb AS $$
+DECLARE
+    parsed jsonb;
+BEGIN
+    IF value IS NULL THEN
+        RETURN '[]'::jsonb;
+    END IF;
+    BEGIN
+        parsed := CAST(CAST(value AS TEXT) AS jsonb);
+    EXCEPTION WHEN others THEN
+        RETURN jsonb_build_array(value);
+    END;
+    IF jsonb_typeof(parsed) = 'array' THEN
+        RETURN parsed;
+    END IF;
+    RETURN jsonb_build_array(value);
+END; $$ LANGUAGE plpgsql IMMUTABLE""",
+}
 
 
 @functools.lru_cache(maxsize=256)
 def _like_regex(pattern: str):
-    return re.compile("".join(".*" if c == "%" else "." if c == "_" else re.escape(c)
-                              for c in pattern), re.DOTALL)
+    return re.compile(like_regex(pattern), re.DOTALL)
 
 
 def like(pattern, value) -> bool:
@@ -207,9 +243,33 @@ def in_subnet(address, network) -> bool:
 NUL_ON_POSTGRESQL = "\ufffd"
 
 
-def _check_regex(value, node):
-    try:
-        re.compile(value)
-    except (TypeError, re.error, OverflowError, RecursionError) as err:
-        raise KestrelSemanticError(f"MATCHES needs a regular expression: {value!r} is not "
-                                   f"one ({err})").at(node.span, None) from None
+# Python's regular expressions (what the bundle matcher and SQLite use) -> PostgreSQL's:
+# word boundaries are \y and \Y there (\b is a backspace), groups have no names
+_PYTHON_ONLY = re.compile(r"\\[bB]|\(\?P<[A-Za-z_][A-Za-z0-9_]*>|\(\?P=[A-Za-z_][A-Za-z0-9_]*\)|\\.")
+
+
+def postgresql_regex(regex: str) -> str:
+    def replace(match):
+        text = match.group()
+        if text in ("\\b", "\\B"):
+            return "\\y" if text == "\\b" else "\\Y"
+        if text.startswith("(?P<"):
+            return "("
+        if text.startswith("(?P="):
+            raise KestrelSemanticError(f"MATCHES on PostgreSQL cannot refer back to a named "
+                                       f"group ({text})")
+        return text  # any other escape stays as it is
+    return _PYTHON_ONLY.sub(replace, regex)
+
+
+def _typed_element(element: str, value) -> str:
+    """A jsonb list element as SQL of the compared value's kind (PostgreSQL compares
+    text, numbers and booleans only with their own kind)."""
+    values = value if isinstance(value, tuple) else (value,)
+    if all(isinstance(v, bool) for v in values):
+        kind, cast = "boolean", "boolean"
+    elif all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        kind, cast = "number", "numeric"
+    else:
+        return f"({element} #>> '{{}}')"
+    return f"(CASE WHEN jsonb_typeof({element}) = '{kind}' THEN CAST({element} #>> '{{}}' AS {cast}) END)"

@@ -8,6 +8,7 @@ are applied here because firepit ignores START/STOP.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import logging
@@ -41,8 +42,8 @@ from firepit.query import (
 
 from .errors import DataSourceError, StoreError
 from .redaction import redact
-from .sqlwhere import (LIKE_FUNCTION, NUL_ON_POSTGRESQL, SUBNET_FUNCTION, SqlWhere, identifier,
-                       in_subnet, like)
+from .sqlwhere import (LIKE_FUNCTION, NUL_ON_POSTGRESQL, POSTGRESQL_FUNCTIONS, SUBNET_FUNCTION,
+                       SqlWhere, identifier, in_subnet, like)
 from .syntax.ast import format_timestamp
 from .syntax.ecgp import UNIT_SECONDS
 
@@ -89,13 +90,23 @@ class Store:
             self.fp.connection.create_function(SUBNET_FUNCTION, 2, in_subnet,
                                                deterministic=True)
         else:
-            # backslashes in literals are plain characters (sqlwhere writes literals so)
-            self.fp.connection.cursor().execute("SET standard_conforming_strings = on")
-            self.fp.connection.commit()
-        self._sql = SqlWhere(self.fp.dialect, self._table_columns)
+            self._create_functions()
 
     def close(self):
         self.fp.close()
+
+    def _create_functions(self):
+        """sqlwhere's functions in the session's schema on PostgreSQL, once, and bins in UTC."""
+        with store_errors("cannot prepare the store"):
+            cursor = self.fp.connection.cursor()
+            cursor.execute("SET TIME ZONE 'UTC'")
+            cursor.execute("SELECT proname FROM pg_proc JOIN pg_namespace ON pg_namespace.oid "
+                           "= pronamespace WHERE nspname = current_schema()")
+            present = {row["proname"] for row in cursor.fetchall()}
+            for name, definition in POSTGRESQL_FUNCTIONS.items():
+                if name not in present:
+                    cursor.execute(definition)
+            self.fp.connection.commit()
 
     @contextmanager
     def errors(self, action: str):
@@ -160,6 +171,7 @@ class Store:
         with self.errors("cannot store the data"):
             for bundle in bundles:
                 for obj in bundle.get("objects", ()):
+                    check_type_names(obj)
                     check_data(obj)
                     if self.fp.dialect == "postgresql":
                         replace_nul(obj)
@@ -171,10 +183,11 @@ class Store:
             self.empty_view(view, entity_type)
             return
         table = identifier(entity_type)
-        condition = f"__queries.query_id = {self._sql.literal(query_id)}"
+        sql = self._translator()
+        condition = f"__queries.query_id = {sql.literal(query_id)}"
         if where is not None:
             columns = self.fp.columns(entity_type)
-            condition += f" AND {self._sql.where(where, entity_type, table, columns) or 'TRUE'}"
+            condition += f" AND {sql.where(where, entity_type, table, columns) or 'TRUE'}"
         select = (f"SELECT {table}.* FROM {table} WHERE {table}.\"id\" IN (SELECT "
                   f"{table}.\"id\" FROM {table} INNER JOIN __queries ON "
                   f"{table}.\"id\" = __queries.sco_id WHERE {condition})")
@@ -185,7 +198,8 @@ class Store:
         """A view of the entities of `input_view` that match `where` (an ECGP)."""
         with self.errors("cannot filter"):
             select = f"SELECT * FROM ({self.fp._get_view_def(input_view)}) AS tmp"
-            condition = self._sql.where(where, entity_type, "tmp", self.fp.columns(input_view))
+            condition = self._translator().where(where, entity_type, "tmp",
+                                                 self.fp.columns(input_view))
             if condition:
                 select += f" WHERE {condition}"
             self._create_view(view, select, entity_type, deps=[input_view])
@@ -221,7 +235,11 @@ class Store:
             return False
 
     def load(self, view: str, objects: list, entity_type: str | None):
+        if entity_type is not None:
+            check_type_name(entity_type, "the entity type")
         for obj in objects:
+            if isinstance(obj, dict) and ("type" in obj or entity_type is None):
+                check_type_names(obj)
             check_data(obj)
         if self.fp.dialect == "postgresql":
             replace_nul(objects)
@@ -264,6 +282,10 @@ class Store:
     def columns(self, view: str) -> list:
         with self.errors("cannot read attributes"):
             return self.fp.columns(view)
+
+    def _translator(self) -> SqlWhere:
+        """ECGP/path -> SQL for one statement: each table's columns read once."""
+        return SqlWhere(self.fp.dialect, functools.lru_cache(maxsize=None)(self._table_columns))
 
     def _table_columns(self, table: str) -> list:
         if table not in self.fp.types(private=True):
@@ -442,8 +464,9 @@ class Store:
                      f"COALESCE(l.{identifier(c)}, r.{identifier(c)}) AS {identifier(c)}"
                      for c in left_columns]
             shown += [f"r.{identifier(c)}" for c in right_columns if c not in left_columns]
-            on = (f"{self._sql.value(left_on, entity_type, 'l', left_columns)} = "
-                  f"{self._sql.value(right_on, right_type, 'r', right_columns)}")
+            sql = self._translator()
+            on = (f"{sql.value(left_on, entity_type, 'l', left_columns)} = "
+                  f"{sql.value(right_on, right_type, 'r', right_columns)}")
             select = (f"SELECT {', '.join(shown)} FROM {identifier(left)} AS l "
                       f"INNER JOIN {identifier(right)} AS r ON {on}")
             self._create_view(view, select, entity_type, deps=[left, right])
@@ -454,17 +477,18 @@ class Store:
         `<attribute>_bin`), with (function, attribute, name) aggregations, by key."""
         with self.errors("cannot read attributes"):
             columns = self.fp.columns(input_view)
+        sql = self._translator()
         keys = []
         for key in by:
             if isinstance(key, str):
-                keys.append((self._sql.value(key, entity_type, "g", columns), key))
+                keys.append((sql.value(key, entity_type, "g", columns), key))
             else:
-                value = self._sql.value(key.attribute, entity_type, "g", columns)
+                value = sql.value(key.attribute, entity_type, "g", columns)
                 keys.append((self._bin(value, key.size, key.unit), f"{key.attribute}_bin"))
         shown = [f"{expr} AS {identifier(name)}" for expr, name in keys]
         for func, attribute, name in aggregations:
             argument = ("*" if attribute == "*"
-                        else self._sql.value(attribute, entity_type, "g", columns))
+                        else sql.value(attribute, entity_type, "g", columns))
             call = (f"COUNT(DISTINCT {argument})" if func.upper() == "NUNIQUE"
                     else f"{func.upper()}({argument})")
             shown.append(f"{call} AS {identifier(name)}")
@@ -481,7 +505,7 @@ class Store:
             return f"({value}) / {int(size)} * {int(size)}"
         seconds = int(size) * UNIT_SECONDS[unit]
         if self.fp.dialect == "postgresql":
-            moment = (f"to_timestamp(FLOOR(EXTRACT(epoch FROM CAST({value} AS timestamp)) / "
+            moment = (f"to_timestamp(FLOOR(EXTRACT(epoch FROM CAST({value} AS timestamptz)) / "
                       f"{seconds}) * {seconds})")
             return f"""to_char({moment} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')"""
         moment = f"datetime(strftime('%s', {value}) / {seconds} * {seconds}, 'unixepoch')"
@@ -526,6 +550,28 @@ class Store:
             return []
         return [f'SELECT t."id" FROM "{entity_type}" t JOIN "{input_view}" v'
                 f' ON t."{ref_name}" = v."id"']
+
+
+# STIX: lower-case letters, digits and single hyphens, at most 250 characters
+TYPE_NAME = re.compile(r"(?=.{1,250}$)[a-z0-9]+(-[a-z0-9]+)*")
+
+
+def check_type_names(obj):
+    """Refuse an object (and the objects an observed-data embeds) whose type is not a STIX
+    type name: firepit makes types SQL table names without checking them."""
+    check_type_name(obj.get("type"), obj.get("id") or "an object")
+    embedded = obj.get("objects")
+    if isinstance(embedded, dict):
+        for key, sco in embedded.items():
+            if isinstance(sco, dict):
+                check_type_name(sco.get("type"), f"object {key} of {obj.get('id', 'a record')}")
+
+
+def check_type_name(name, owner: str):
+    if not isinstance(name, str) or not TYPE_NAME.fullmatch(name):
+        problem = "has no type" if name is None else f"has the type {name!r}"
+        raise DataSourceError(f"refusing the data: {owner} {problem} (a type holds lower-case "
+                              "letters, digits and single hyphens)")
 
 
 # a name, or a flattened path of names (binary_ref.name, hashes.'SHA-256') as LOAD gives

@@ -10,6 +10,7 @@ import uuid
 
 import pytest
 
+from kestrel.errors import KestrelSemanticError
 from kestrel.session import Session
 from kestrel.syntax.unparse import python_string
 
@@ -22,9 +23,10 @@ PROCESSES = [
          x_tags=["b"], binary=("powershell.exe", "bb22"), parent="cmd.exe",
          dst=[("ipv4-addr", "192.168.1.5", 80), ("ipv6-addr", "fe80::1", 8080)]),
     dict(pid=3, name="svchost.exe", command_line="", binary=("svchost.exe", None),
-         parent=None, dst=[]),
+         parent=None, dst=[("ipv4-addr", "not-an-address", 53)], x_tags="solo",
+         x_ports=[53, 8080]),
     dict(pid=4, name="a'b\\", command_line="100% sure_", parent="cmd.exe",
-         dst=[("ipv6-addr", "::1", 22)]),
+         dst=[("ipv6-addr", "::1", 22)], x_ports=[22], is_hidden=False),
 ]
 
 
@@ -32,8 +34,8 @@ def bundle(path):
     identity = "identity--" + str(uuid.uuid4())
     objects = [{"type": "identity", "id": identity, "name": "t", "identity_class": "system"}]
     for i, spec in enumerate(PROCESSES):
-        process = {k: spec[k] for k in ("pid", "name", "command_line", "is_hidden", "x_tags")
-                   if k in spec}
+        process = {k: spec[k] for k in ("pid", "name", "command_line", "is_hidden", "x_tags",
+                                        "x_ports") if k in spec}
         process["type"] = "process"
         scos = {"0": process}
         if spec.get("binary"):
@@ -77,6 +79,12 @@ def dsts(p):
     return [value for _, value, _ in p["dst"]]
 
 
+def tags(p):
+    """x_tags as a list: a single value is a list of one."""
+    value = p.get("x_tags", [])
+    return value if isinstance(value, list) else [value]
+
+
 CASES = {
     "name = 'cmd.exe'": lambda p: p["name"] == "cmd.exe",
     "name != 'cmd.exe'": lambda p: p["name"] != "cmd.exe",
@@ -102,9 +110,21 @@ CASES = {
         lambda p: "192.168.1.5" in dsts(p),
     "opened_connection_refs[*].dst_port IN (22, 443)":
         lambda p: any(port in (22, 443) for _, _, port in p["dst"]),
-    # a list of values
-    "x_tags[*] = 'b'": lambda p: "b" in p.get("x_tags", []),
-    "x_tags[*] LIKE 'a%'": lambda p: "a" in p.get("x_tags", []),
+    # a list of values (one entity holds a single value instead: a list of one)
+    "x_tags[*] = 'b'": lambda p: "b" in tags(p),
+    "x_tags[*] LIKE 'a%'": lambda p: "a" in tags(p),
+    "x_tags[*] = 'solo'": lambda p: "solo" in tags(p),
+    "x_ports[*] = 53": lambda p: 53 in p.get("x_ports", []),
+    "x_ports[*] > 1000": lambda p: any(n > 1000 for n in p.get("x_ports", [])),
+    "x_ports[*] IN (22, 80)": lambda p: any(n in (22, 80) for n in p.get("x_ports", [])),
+    "name[*] = 'cmd.exe'": lambda p: p["name"] == "cmd.exe",
+    # a value that is no address is in no network
+    "opened_connection_refs[*].dst_ref.value ISSUBSET '0.0.0.0/0'":
+        lambda p: any(kind == "ipv4-addr" and value[0].isdigit()
+                      for kind, value, _ in p["dst"]),
+    # Python's word boundary, on PostgreSQL too
+    r"name MATCHES r'\bcmd\b'": lambda p: re.search(r"\bcmd\b", p["name"]),
+    "command_line MATCHES '(?P<flag>-enc) A+'": lambda p: "-enc AAA" in p["command_line"],
     # booleans
     "is_hidden = true": lambda p: p.get("is_hidden") is True,
     "is_hidden = false": lambda p: p.get("is_hidden") is False,
@@ -117,7 +137,7 @@ CASES = {
         lambda p: "fe80::1" in dsts(p),
     "opened_connection_refs[*].dst_ref.value NOT ISSUBSET '10.0.0.0/8'":
         lambda p: any(not v.startswith("10.") for v in dsts(p)),
-    "x_tags[*] != 'b'": lambda p: any(t != "b" for t in p.get("x_tags", [])),
+    "x_tags[*] != 'b'": lambda p: any(t != "b" for t in tags(p)),
     # boolean structure
     "(name = 'cmd.exe' OR pid = 4) AND parent_ref.name = 'explorer.exe'":
         lambda p: (p["name"] == "cmd.exe" or p["pid"] == 4) and p["parent"] == "explorer.exe",
@@ -156,7 +176,11 @@ def test_where_on_a_variable(hunt, ecgp):
                                   "opened_connection_refs[*].dst_ref.value = 'fe80::1'",
                                   "x_tags[*] = 'b'", "command_line = ''", "is_hidden = true",
                                   "binary_ref.hashes.MD5 = 'bb22'",
-                                  "name = 'a\\'b\\\\'"])
+                                  "name = 'a\\'b\\\\'", "name NOT LIKE '%.exe'",
+                                  "binary_ref.hashes.MD5 != 'aa11'",
+                                  "name MATCHES '^(cmd|power)'",
+                                  "opened_connection_refs[*].dst_ref.value ISSUBSET "
+                                  "'192.168.0.0/16'", "x_ports[*] > 1000"])
 def test_where_on_a_data_source_agrees(hunt, ecgp):
     """The same ECGP in a GET from the bundle (matched by the source, then picked from
     the store) gives the same entities."""
@@ -169,3 +193,31 @@ def test_an_attribute_no_entity_has_matches_nothing_from_a_source(hunt):
     session, path = hunt
     session.execute(f"y = GET process FROM {path} WHERE x_nosuch = 'a'")
     assert pids(session, "y") == []
+
+
+def test_group_results_filter_by_their_key(hunt):
+    """A GROUP's key named like a reference path is a column of the result."""
+    session, _ = hunt
+    session.execute("g = GROUP procs BY parent_ref.name WITH COUNT(pid) AS n\n"
+                    "h = g WHERE parent_ref.name = 'cmd.exe'")
+    assert [(r["parent_ref.name"], r["n"]) for r in session.get_variable("h")] == [
+        ("cmd.exe", len([p for p in PROCESSES if p["parent"] == "cmd.exe"]))]
+
+
+@pytest.mark.parametrize("statement", [
+    "x = GROUP procs BY opened_connection_refs[*].dst_port",
+    "x = GROUP procs BY x_tags[*]",
+    "x = JOIN procs, procs BY opened_connection_refs[*].dst_port, pid",
+])
+def test_group_and_join_keys_through_lists_are_refused(hunt, statement):
+    session, _ = hunt
+    with pytest.raises(KestrelSemanticError, match="goes through a list"):
+        session.execute(statement.replace("x =", "listed ="))
+    assert "listed" not in session.get_variable_names()
+
+
+def test_group_by_type(hunt):
+    session, _ = hunt
+    session.execute("x = GROUP procs BY type WITH COUNT(pid) AS n")
+    assert [(r["type"], r["n"]) for r in session.get_variable("x")] == [
+        ("process", len(PROCESSES))]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from ..semantics import check_references, resolve_where
+from ..semantics import check_references, check_values, resolve_where
 from ..syntax.ecgp import NEVER, simplify, window_datetimes
 
 
 def resolve(ctx, where, timerange):
     """(simplified ECGP or ALWAYS/NEVER, window) with `var.attr` references expanded."""
+    check_values(where, ctx.source_text)
     check_references(ctx, where)
     resolved, window = resolve_where(where, ctx.entity_window, ctx.values_of, ctx.config,
                                      timerange, ctx.now)

@@ -130,7 +130,7 @@ class BundleSource:
                             box["content"] = b"".join(chunks)
                             return
                         chunks.append(chunk)
-            except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as err:
+            except Exception as err:  # any failure of the download is the caller's to report
                 box["error"] = err
             finally:
                 done.set()

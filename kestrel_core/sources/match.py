@@ -15,7 +15,9 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from ..references import path_steps
 from ..syntax import ast
+from ..syntax.ecgp import like_regex
 
 
 def record_objects(record: dict, shared: dict) -> dict:
@@ -50,8 +52,7 @@ def _compile(node, center_type: str):
             return lambda objects: all(part(objects) for part in parts)
         return lambda objects: any(part(objects) for part in parts)
     entity_type = node.path.entity_type or center_type
-    steps = tuple(step.strip("'").replace("[*]", "")
-                  for step in re.findall(r"'[^']*'|[^.]+", node.path.attribute))
+    steps = tuple(step.replace("[*]", "").strip("'") for step in path_steps(node.path.attribute))
     test = _test(node.op, node.value)
     negated = node.negated
 
@@ -83,17 +84,17 @@ def _resolve(obj, steps, objects) -> list:
     return current
 
 
+NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
 def _key(value):
     """Comparable form: numbers and numeric text compare as numbers, as SQL does."""
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, (int, float)):
         return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return value
+    if isinstance(value, str) and NUMBER.fullmatch(value):
+        return float(value)
     return value
 
 
@@ -110,11 +111,11 @@ def _test(op, expected):
                    "<": lambda a: a < expected, "<=": lambda a: a <= expected}[op]
         return _safe(compare)
     if op == "LIKE":
-        regex = re.compile(_like_regex(expected), re.DOTALL)
+        regex = re.compile(like_regex(expected), re.DOTALL)
         return _safe(lambda a: regex.fullmatch(str(a)) is not None)
     if op == "MATCHES":
         try:
-            regex = re.compile(expected)
+            regex = re.compile(expected, re.DOTALL)  # as the store's MATCHES
         except re.error:
             return lambda a: False
         return _safe(lambda a: regex.search(str(a)) is not None)
@@ -141,7 +142,3 @@ def _network(value):
         return ipaddress.ip_network(str(value), strict=False)
     except ValueError:
         return None
-
-
-def _like_regex(pattern: str) -> str:
-    return "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)

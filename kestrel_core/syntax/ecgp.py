@@ -42,6 +42,12 @@ def stix_value(value) -> str:
     raise KestrelSemanticError(f"a value of type {type(value).__name__} cannot go into a pattern")
 
 
+def like_regex(pattern: str) -> str:
+    """STIX's LIKE (case-sensitive; % any run, _ one character, nothing else special) as
+    a Python regular expression, to use with fullmatch and re.DOTALL."""
+    return "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)
+
+
 def stix_float(value: float) -> str:
     """A float as STIX writes it: digits and a point, no exponent (1e16 -> 10000000000000000.0)."""
     text = format(Decimal(repr(value)), "f")

@@ -464,6 +464,46 @@ def test_property_names_in_new_data_are_refused(store, key, tmp_path, request):
         check_intact(session, before, "ips", "procs")
 
 
+HOSTILE_TYPES = {
+    "drop_table": 'x"(id TEXT); DROP TABLE "process" CASCADE; CREATE TABLE "y',
+    "quote": 'ipv4-addr"',
+    "upper": "Process",
+    "space": "network traffic",
+}
+
+
+@pytest.mark.parametrize("store", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.mark.parametrize("label", list(HOSTILE_TYPES))
+def test_type_names_in_data_are_refused(store, label, tmp_path, request):
+    """firepit makes an object's type a table name: a bundle, NEW data or create_variable
+    holding a type that is not a STIX type name is refused, and nothing is dropped."""
+    hostile = HOSTILE_TYPES[label]
+    identity = f"identity--{uuid.uuid4()}"
+    bundle = tmp_path / "types.json"
+    bundle.write_text(json.dumps({"type": "bundle", "id": f"bundle--{uuid.uuid4()}", "objects": [
+        {"type": "identity", "id": identity, "name": "x", "identity_class": "system"},
+        {"type": "observed-data", "id": f"observed-data--{uuid.uuid4()}",
+         "created_by_ref": identity, "created": "2020-01-01T00:00:00.000Z",
+         "modified": "2020-01-01T00:00:00.000Z", "first_observed": "2020-01-01T00:00:00.000Z",
+         "last_observed": "2020-01-01T00:00:00.000Z", "number_observed": 1,
+         "objects": {"0": {"type": "process", "pid": 1, "name": "a.exe"},
+                     "1": {"type": hostile, "value": "v"}}}]}))
+    with open_session(_location(store, tmp_path, request)) as session:
+        session.execute("keep = NEW process ['keep.exe']")
+        before = table_counts(session)
+        attempts = [lambda: session.execute(f"x = GET process FROM {python_string(str(bundle))}"),
+                    lambda: session.execute("x = NEW " + json.dumps([{"type": hostile,
+                                                                      "value": "v"}])),
+                    lambda: session.create_variable("x", ["v"], hostile)]
+        for attempt in attempts:
+            with pytest.raises(KestrelError) as caught:
+                attempt()
+            assert not isinstance(caught.value, KestrelInternalError), str(caught.value)
+            assert hostile in str(caught.value)
+        check_intact(session, before, "keep")
+        assert [r["name"] for r in session.get_variable("keep")] == ["keep.exe"]
+
+
 @pytest.mark.parametrize("store, key", list(_key_cases(["drop_table", "space"])))
 def test_property_names_in_a_bundle_are_refused(store, key, tmp_path, request, shared_data):
     """The data itself: a custom property of a process in a bundle."""

@@ -20,8 +20,6 @@ FAILING = {
     "matches_invalid_regex": "x = GET process FROM procs WHERE name MATCHES '('",
     # not an IP network
     "issubset_not_a_network": "x = procs WHERE pid ISSUBSET 'not-a-cidr'",
-    # a JOIN key through a list of references has no single value
-    "join_on_a_list": "x = JOIN procs, procs BY opened_connection_refs[*].dst_port, pid",
     # a data source that does not exist
     "missing_source": "x = GET process FROM 'no/such/bundle.json' WHERE pid = 1",
     # data the store refuses: an integer beyond 64 bits
