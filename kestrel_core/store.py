@@ -176,6 +176,16 @@ class Store:
                     if self.fp.dialect == "postgresql":
                         replace_nul(obj)
                 self.fp.cache(query_id, [bundle])
+            if self.fp.dialect == "postgresql":
+                self._analyze()
+
+    def _analyze(self):
+        """Fresh planner statistics after a bulk load: with none, PostgreSQL may plan a
+        record count over 100,000 entities as a nested loop that runs for half an hour."""
+        cursor = self.fp.connection.cursor()
+        for table in self.fp.types(private=True):
+            cursor.execute(f"ANALYZE {identifier(table)}")
+        self.fp.connection.commit()
 
     def extract(self, view: str, entity_type: str, query_id: str, where=None):
         """A view of the `entity_type` entities in `query_id` that match `where` (an ECGP)."""
