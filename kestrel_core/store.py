@@ -324,7 +324,18 @@ class Store:
         """Entities as dicts; with no columns, every attribute plus those reached
         through references (`binary_ref.name`, ...)."""
         with self.errors("cannot read entities"):
-            return self.fp.lookup(view, cols=columns or "*", limit=limit, offset=offset)
+            if "ORDER BY" not in self.fp._get_view_def(view).upper():
+                return self.fp.lookup(view, cols=columns or "*", limit=limit, offset=offset)
+            # a SORT result: firepit's joins may reorder rows (PostgreSQL's planner does,
+            # and firepit cannot read the order back from PostgreSQL's view text), so the
+            # rows are put back in the view's own order, then sliced
+            found = self.fp.lookup(view, cols=columns or "*")
+            order = {}
+            for row in self.fp._query(f"SELECT {identifier('id')} FROM {identifier(view)}"):
+                order.setdefault(row["id"], len(order))
+            found.sort(key=lambda row: order.get(row.get("id"), len(order)))
+            start = offset or 0
+            return found[start:None if limit is None else start + limit]
 
     def distinct_page(self, view: str, columns: list, sort_by=None, ascending=True,
                       limit=None, offset=0, count_rows=None) -> tuple:
