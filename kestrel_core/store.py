@@ -324,7 +324,8 @@ class Store:
         """Entities as dicts; with no columns, every attribute plus those reached
         through references (`binary_ref.name`, ...)."""
         with self.errors("cannot read entities"):
-            if "ORDER BY" not in self.fp._get_view_def(view).upper():
+            if ("ORDER BY" not in self.fp._get_view_def(view).upper()
+                    or "id" not in self.fp.columns(view)):  # not entities (a GROUP result)
                 return self.fp.lookup(view, cols=columns or "*", limit=limit, offset=offset)
             # a SORT result: firepit's joins may reorder rows (PostgreSQL's planner does,
             # and firepit cannot read the order back from PostgreSQL's view text), so the
