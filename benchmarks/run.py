@@ -141,10 +141,15 @@ def measure(count: int, folder: str, stores, url, timeout=None, failures=None) -
                     result = err.measured
                 print(f"N = {count:,}, {store}: {workload} done in {result['wall']:.0f} s",
                       file=sys.stderr, flush=True)
+                done = len(measured)
                 for step, seconds in result["steps"].items():
                     if workload == "hunt" and step in HUNT_STEPS:
                         step += " *"
                     measured.append((step, seconds, result["rss_mb"]))
+                # each workload's figures as soon as it ends: a stopped run keeps them
+                for step, seconds, rss in measured[done:]:
+                    print(f"  {step}: {seconds:.3f} s ({seconds / base:.3f}x cache()), peak RSS "
+                          f"{rss:.0f} MB ({rss / base_rss:.2f}x)", file=sys.stderr, flush=True)
                 if workload in ("hunt", "get_all"):
                     notes.setdefault((count, store), {}).update(
                         {f"{workload}: {k}" if k == "DISP footer" else k: v
