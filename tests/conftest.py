@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+from contextlib import contextmanager
 
 import pytest
 
@@ -59,8 +60,7 @@ def postgres_url():
         yield os.environ["KESTREL_TEST_PG_URL"]
         return
 
-    bindir = _postgres_bindir()
-    if bindir is None:
+    if _postgres_bindir() is None:
         msg = (
             "no PostgreSQL server binaries under /usr/lib/postgresql/*/bin; "
             "install them with `apt-get install postgresql` (scripts/test does so as root) "
@@ -70,14 +70,34 @@ def postgres_url():
             pytest.fail(msg)
         pytest.skip(msg)
 
-    base = pathlib.Path(tempfile.mkdtemp(prefix="kestrel-pg-"))
+    try:
+        with own_postgres("kestrel_test", "kestrel-pg-") as url:
+            yield url
+    except PostgresStartError as err:
+        pytest.fail(str(err))
+
+
+class PostgresStartError(RuntimeError):
+    pass
+
+
+@contextmanager
+def own_postgres(dbname: str, prefix: str):
+    """URL of database `dbname` on a server of our own in a temp dir (`prefix`), run as
+    the ``postgres`` user when we are root, trust authentication, listening only on
+    127.0.0.1; stopped and removed at exit.  The tests' fixture and the benchmarks
+    (benchmarks/pgserver.py) both start theirs here."""
+    bindir = _postgres_bindir()
+    base = pathlib.Path(tempfile.mkdtemp(prefix=prefix))
     datadir, logfile = base / "data", base / "server.log"
     run_as = []
     if os.geteuid() == 0:
         try:
             pg_user = pwd.getpwnam("postgres")
         except KeyError:
-            pytest.fail("running as root but there is no `postgres` user to run the server as")
+            shutil.rmtree(base, ignore_errors=True)
+            raise PostgresStartError("running as root but there is no `postgres` user to run "
+                                     "the server as") from None
         os.chown(base, pg_user.pw_uid, pg_user.pw_gid)
         run_as = ["runuser", "-u", "postgres", "--"]
 
@@ -89,7 +109,8 @@ def postgres_url():
     def check(proc, what):
         if proc.returncode != 0:
             log = logfile.read_text() if logfile.exists() else ""
-            pytest.fail(f"{what} failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}{log}")
+            raise PostgresStartError(f"{what} failed ({proc.returncode}):\n"
+                                     f"{proc.stdout}{proc.stderr}{log}")
 
     port = _free_port()
     try:
@@ -102,10 +123,10 @@ def postgres_url():
         conn = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres")
         conn.autocommit = True
         with conn.cursor() as cur:
-            cur.execute("CREATE DATABASE kestrel_test")
+            cur.execute(f'CREATE DATABASE "{dbname}"')
         conn.close()
 
-        yield f"postgresql://postgres@127.0.0.1:{port}/kestrel_test"
+        yield f"postgresql://postgres@127.0.0.1:{port}/{dbname}"
     finally:
         if datadir.exists():  # a no-op if the server never started
             pg("pg_ctl", "-D", str(datadir), "-m", "fast", "-w", "stop")
