@@ -402,16 +402,24 @@ def data_sources(draw):
 
 
 @st.composite
-def get_statements(draw):
-    words = [draw(keyword("GET")), draw(entity_types)]
-    if draw(st.booleans()):
-        words += [draw(keyword("FROM")), draw(data_sources())]
+def where_time_limit(draw) -> list:
+    """The optional WHERE, time range and LIMIT that end a GET or a FIND."""
+    words = []
     if draw(st.booleans()):
         words += [draw(keyword("WHERE")), draw(where_ecgps())[0]]
     if draw(st.integers(0, 3)) == 0:
         words.append(draw(time_ranges())[0])
     if draw(st.integers(0, 3)) == 0:
         words += [draw(keyword("LIMIT")), str(draw(st.integers(0, 10**6)))]
+    return words
+
+
+@st.composite
+def get_statements(draw):
+    words = [draw(keyword("GET")), draw(entity_types)]
+    if draw(st.booleans()):
+        words += [draw(keyword("FROM")), draw(data_sources())]
+    words += draw(where_time_limit())
     return join_words(draw, words)
 
 
@@ -423,12 +431,7 @@ def find_statements(draw):
     if draw(st.booleans()):
         words.append(draw(keyword("BY")))
     words.append(draw(variable_names))
-    if draw(st.booleans()):
-        words += [draw(keyword("WHERE")), draw(where_ecgps())[0]]
-    if draw(st.integers(0, 3)) == 0:
-        words.append(draw(time_ranges())[0])
-    if draw(st.integers(0, 3)) == 0:
-        words += [draw(keyword("LIMIT")), str(draw(st.integers(0, 10**6)))]
+    words += draw(where_time_limit())
     return join_words(draw, words)
 
 
