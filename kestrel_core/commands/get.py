@@ -37,7 +37,7 @@ def run(stmt, ctx):
             raise err.at(stmt.span, ctx.source_text)
         native = result.native_queries
         query_id = uuid.uuid4().hex
-        ctx.store.ingest(query_id, result.bundles)
+        ctx.store.ingest(query_id, result.bundles, stmt.entity_type)
         center = center_part(where, stmt.entity_type)
         ctx.store.extract(view, stmt.entity_type, query_id, None if center is ALWAYS else center)
     view = narrow(ctx, stmt.output, view, stmt.entity_type, limit=stmt.limit)
