@@ -36,7 +36,7 @@ def json_parse(bundle, steps, info, store, session_id):
 
 def firepit_cache(bundle, steps, info, store, session_id):
     """The baseline: firepit's own cache() of the whole bundle into the same kind of store
-    (on PostgreSQL firepit bulk-loads with COPY)."""
+    (firepit's default path: multi-row INSERTs on PostgreSQL too)."""
     import firepit
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -9,6 +9,7 @@ are applied here because firepit ignores START/STOP.
 from __future__ import annotations
 
 import functools
+import io
 import json
 import logging
 import re
@@ -91,9 +92,11 @@ class Store:
             self.fp.connection.create_function(LIKE_FUNCTION, 2, like, deterministic=True)
             self.fp.connection.create_function(SUBNET_FUNCTION, 2, in_subnet,
                                                deterministic=True)
-            self._index_queries()
         else:
             self._create_functions()
+            # firepit's multi-row INSERTs: COPY instead (its own COPY leaves JSON unescaped)
+            self.fp.upsert_many = self._postgresql_upsert_many
+        self._index_queries()
 
     def close(self):
         self.fp.close()
@@ -103,8 +106,8 @@ class Store:
         view joins from its query's rows and streams, where `id IN (SELECT ...)` builds
         the whole id list before its first row (14 s for 2,000,000 entities)."""
         with store_errors("cannot prepare the store"):
-            self.fp.connection.execute(
-                f'CREATE INDEX IF NOT EXISTS {QUERIES_INDEX} ON "__queries" (query_id)')
+            cursor = self.fp.connection.cursor()
+            cursor.execute(f'CREATE INDEX IF NOT EXISTS {QUERIES_INDEX} ON "__queries" (query_id)')
             self.fp.connection.commit()
 
     def _create_functions(self):
@@ -158,6 +161,32 @@ class Store:
             cursor.executemany('INSERT INTO "__queries" (sco_id, query_id) VALUES (?, ?)',
                                [(obj[at], query_id) for obj in objs])
 
+    def _postgresql_upsert_many(self, cursor, tablename, objs, query_id, schema,
+                                recorded=None, **_kwargs):
+        """firepit's PostgreSQL upsert (same conflict rules) as a COPY into a temporary
+        table and one INSERT ... SELECT; with `recorded`, only that type's entities go to
+        __queries (nothing else reads them)."""
+        colnames = list(schema)
+        names = ", ".join(identifier(c) for c in colnames)
+        cursor.execute(f"CREATE TEMP TABLE kestrel_load (LIKE {identifier(tablename)}) "
+                       "ON COMMIT DROP")
+        cursor.copy_expert(f"COPY kestrel_load ({names}) FROM STDIN",
+                           io.StringIO("".join(copy_line(obj) for obj in objs)))
+        stmt = f"INSERT INTO {identifier(tablename)} ({names}) SELECT {names} FROM kestrel_load"
+        if "id" in colnames:
+            excluded = self.fp._get_excluded(colnames, tablename)
+            action = ("NOTHING" if not excluded or tablename == "identity"
+                      else f"UPDATE SET {excluded}")
+            stmt += f" ON CONFLICT (id) DO {action}"
+        else:
+            stmt += " ON CONFLICT DO NOTHING"
+        cursor.execute(stmt)
+        cursor.execute("DROP TABLE kestrel_load")
+        if query_id and recorded in (None, tablename) and "id" in colnames:
+            at = colnames.index("id")
+            cursor.copy_expert('COPY "__queries" (sco_id, query_id) FROM STDIN', io.StringIO(
+                "".join(copy_line((obj[at], query_id)) for obj in objs)))
+
     # ------------------------------------------------------------ names
 
     @staticmethod
@@ -185,7 +214,7 @@ class Store:
         time; with `entity_type`, note each entity of that type they hold once, for
         `extract`."""
         upsert = self.fp.upsert_many
-        if self.fp.dialect == "sqlite3" and entity_type is not None:
+        if entity_type is not None:
             self.fp.upsert_many = functools.partial(upsert, recorded=entity_type)
         try:
             with self.errors("cannot store the data"):
@@ -193,22 +222,30 @@ class Store:
                     for obj in bundle.get("objects", ()):
                         check_type_names(obj)
                         check_data(obj)
-                        if self.fp.dialect == "postgresql":
-                            replace_nul(obj)
                     self.fp.cache(query_id, [bundle])
+                if entity_type is not None:
+                    self._deduplicate(query_id)
                 if self.fp.dialect == "postgresql":
                     self._analyze()
-                elif entity_type is not None:
-                    self._deduplicate(query_id)
         finally:
             self.fp.upsert_many = upsert
 
     def _deduplicate(self, query_id: str):
         """One __queries row per entity of the query (an entity seen in many records
         gets one per record), so that its view is a plain join."""
-        self.fp.connection.execute(
-            'DELETE FROM "__queries" WHERE query_id = ? AND rowid NOT IN (SELECT MIN(rowid) '
-            'FROM "__queries" WHERE query_id = ? GROUP BY sco_id)', (query_id, query_id))
+        if self.fp.dialect == "sqlite3":
+            self.fp.connection.execute(
+                'DELETE FROM "__queries" WHERE query_id = ? AND rowid NOT IN (SELECT '
+                'MIN(rowid) FROM "__queries" WHERE query_id = ? GROUP BY sco_id)',
+                (query_id, query_id))
+        else:  # fresh statistics and no nested loop: planned on stale ones, it is quadratic
+            cursor = self.fp.connection.cursor()
+            cursor.execute('ANALYZE "__queries"')
+            cursor.execute("SET LOCAL enable_nestloop = off")
+            cursor.execute(
+                'DELETE FROM "__queries" AS later USING "__queries" AS earlier WHERE '
+                "later.query_id = %s AND earlier.query_id = %s AND later.sco_id = "
+                "earlier.sco_id AND later.ctid > earlier.ctid", (query_id, query_id))
         self.fp.connection.commit()
 
     def _analyze(self):
@@ -230,13 +267,9 @@ class Store:
         if where is not None:
             columns = self.fp.columns(entity_type)
             condition += f" AND {sql.where(where, entity_type, table, columns) or 'TRUE'}"
-        if self.fp.dialect == "sqlite3":  # one __queries row per entity: no duplicates
-            select = (f"SELECT {table}.* FROM __queries INNER JOIN {table} ON "
-                      f"{table}.\"id\" = __queries.sco_id WHERE {condition}")
-        else:
-            select = (f"SELECT {table}.* FROM {table} WHERE {table}.\"id\" IN (SELECT "
-                      f"{table}.\"id\" FROM {table} INNER JOIN __queries ON "
-                      f"{table}.\"id\" = __queries.sco_id WHERE {condition})")
+        # one __queries row per entity (see ingest): a join, no duplicates
+        select = (f"SELECT {table}.* FROM __queries INNER JOIN {table} ON "
+                  f"{table}.\"id\" = __queries.sco_id WHERE {condition}")
         with self.errors(f"cannot select {entity_type} entities"):
             self._create_view(view, select, entity_type, deps=[entity_type])
 
@@ -702,6 +735,29 @@ def replace_nul(obj):
                 obj[key] = value.replace("\x00", NUL_ON_POSTGRESQL)
         elif isinstance(value, (dict, list)):
             replace_nul(value)
+
+
+# COPY's text format escapes these (\\N is NULL); NUL, which PostgreSQL text cannot
+# hold, becomes U+FFFD as replace_nul has it
+COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t",
+                              "\x00": NUL_ON_POSTGRESQL})
+
+
+def copy_line(values) -> str:
+    """One row in COPY's text format (JSON for lists and objects, as firepit stores them)."""
+    return "\t".join(_copy_value(v) for v in values) + "\n"
+
+
+def _copy_value(value) -> str:
+    if value is None:
+        return "\\N"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, (list, dict)):
+        value = ujson.dumps(value, ensure_ascii=False)
+    elif not isinstance(value, str):
+        return str(value)
+    return value.translate(COPY_ESCAPES)
 
 
 def iso(moment) -> str:
