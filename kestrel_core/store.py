@@ -13,7 +13,6 @@ import io
 import json
 import logging
 import re
-import sqlite3
 import uuid
 from contextlib import contextmanager
 from datetime import datetime
@@ -52,7 +51,7 @@ from .syntax.ecgp import UNIT_SECONDS
 log = logging.getLogger(__name__)
 
 ROW = "__kestrel_row"  # a row number column that never meets a STIX attribute
-QUERIES_INDEX = '"__queries_query_id"'
+QUERIES_INDEX = '"__queries_query_sco"'
 
 
 FIREPIT_ERRORS = (DatabaseMismatch, IncompatibleType, InvalidAttr, InvalidStixPath,
@@ -87,7 +86,7 @@ class Store:
             # only a power cut may lose the last statements (ingest commits per batch)
             self.fp.connection.execute("PRAGMA journal_mode = WAL")
             self.fp.connection.execute("PRAGMA synchronous = NORMAL")
-            # firepit inserts row by row on SQLite (PostgreSQL gets COPY): batch instead
+            # firepit inserts row by row on SQLite: batch instead (PostgreSQL: COPY, below)
             self.fp.upsert_many = self._sqlite_upsert_many
             self.fp.connection.create_function(LIKE_FUNCTION, 2, like, deterministic=True)
             self.fp.connection.create_function(SUBNET_FUNCTION, 2, in_subnet,
@@ -105,10 +104,14 @@ class Store:
         """An index on __queries' query ids (appended in order, so cheap to keep): a GET's
         view joins from its query's rows and streams, where `id IN (SELECT ...)` builds
         the whole id list before its first row (14 s for 2,000,000 entities)."""
-        with store_errors("cannot prepare the store"):
+        try:
             cursor = self.fp.connection.cursor()
-            cursor.execute(f'CREATE INDEX IF NOT EXISTS {QUERIES_INDEX} ON "__queries" (query_id)')
+            cursor.execute(f'CREATE INDEX IF NOT EXISTS {QUERIES_INDEX} '
+                           'ON "__queries" (query_id, sco_id)')
             self.fp.connection.commit()
+        except Exception as err:  # a read-only store, a role without CREATE: slower, still usable
+            log.warning("no index on the store's query table (%s): GETs read slower", err)
+            self.rollback()
 
     def _create_functions(self):
         """sqlwhere's functions in the session's schema on PostgreSQL, once, and bins in UTC."""
@@ -143,7 +146,8 @@ class Store:
     def _sqlite_upsert_many(self, cursor, tablename, objs, query_id, schema, recorded=None,
                             **_kwargs):
         """firepit's upsert (same statement, same conflict rules) as one executemany; with
-        `recorded`, only that type's entities go to __queries (nothing else reads them)."""
+        `recorded` (a GET's entity type), only that type's entities go to __queries: its
+        view reads no others."""
         colnames = [k for k in schema if k != "type"]
         names = ", ".join(f'"{c}"' for c in colnames)
         stmt = (f'INSERT INTO "{tablename}" ({names}) '
@@ -164,8 +168,8 @@ class Store:
     def _postgresql_upsert_many(self, cursor, tablename, objs, query_id, schema,
                                 recorded=None, **_kwargs):
         """firepit's PostgreSQL upsert (same conflict rules) as a COPY into a temporary
-        table and one INSERT ... SELECT; with `recorded`, only that type's entities go to
-        __queries (nothing else reads them)."""
+        table and one INSERT ... SELECT (in id order, as firepit's: no deadlock between
+        processes sharing a session); with `recorded`, as _sqlite_upsert_many."""
         colnames = list(schema)
         names = ", ".join(identifier(c) for c in colnames)
         cursor.execute(f"CREATE TEMP TABLE kestrel_load (LIKE {identifier(tablename)}) "
@@ -177,7 +181,7 @@ class Store:
             excluded = self.fp._get_excluded(colnames, tablename)
             action = ("NOTHING" if not excluded or tablename == "identity"
                       else f"UPDATE SET {excluded}")
-            stmt += f" ON CONFLICT (id) DO {action}"
+            stmt += f' ORDER BY "id" ON CONFLICT (id) DO {action}'
         else:
             stmt += " ON CONFLICT DO NOTHING"
         cursor.execute(stmt)
@@ -223,10 +227,10 @@ class Store:
                         check_type_names(obj)
                         check_data(obj)
                     self.fp.cache(query_id, [bundle])
+                if self.fp.dialect == "postgresql":
+                    self._analyze()  # first: _deduplicate is planned on these statistics
                 if entity_type is not None:
                     self._deduplicate(query_id)
-                if self.fp.dialect == "postgresql":
-                    self._analyze()
         finally:
             self.fp.upsert_many = upsert
 
@@ -238,9 +242,8 @@ class Store:
                 'DELETE FROM "__queries" WHERE query_id = ? AND rowid NOT IN (SELECT '
                 'MIN(rowid) FROM "__queries" WHERE query_id = ? GROUP BY sco_id)',
                 (query_id, query_id))
-        else:  # fresh statistics and no nested loop: planned on stale ones, it is quadratic
+        else:  # never a nested loop (quadratic), whatever the statistics say
             cursor = self.fp.connection.cursor()
-            cursor.execute('ANALYZE "__queries"')
             cursor.execute("SET LOCAL enable_nestloop = off")
             cursor.execute(
                 'DELETE FROM "__queries" AS later USING "__queries" AS earlier WHERE '
@@ -257,7 +260,8 @@ class Store:
         self.fp.connection.commit()
 
     def extract(self, view: str, entity_type: str, query_id: str, where=None):
-        """A view of the `entity_type` entities in `query_id` that match `where` (an ECGP)."""
+        """A view of the `entity_type` entities in `query_id` that match `where` (an ECGP);
+        `query_id` was ingested with this `entity_type` (one __queries row per entity)."""
         if entity_type not in self.fp.types():
             self.empty_view(view, entity_type)
             return
@@ -707,7 +711,7 @@ def _check_property_name(obj: dict, key, where: str):
         raise DataSourceError(
             f"refusing the data: {_owner(obj)} has a property named {key!r}{where} "
             "(property names may hold letters, digits, _ and -, and dots between names)")
-    if len(_PLAIN_NAMES) < 100_000:  # bounded, whatever the data
+    if len(_PLAIN_NAMES) < 100_000 and len(key) <= 64:  # bounded, whatever the data
         _PLAIN_NAMES.add(key)
 
 
@@ -752,9 +756,15 @@ def _copy_value(value) -> str:
     if value is None:
         return "\\N"
     if isinstance(value, bool):
-        return "t" if value else "f"
+        return "true" if value else "false"  # right for BOOLEAN and TEXT columns alike
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # a whole float (pandas' ints beside a blank) fits BIGINT
     if isinstance(value, (list, dict)):
-        value = ujson.dumps(value, ensure_ascii=False)
+        text = ujson.dumps(value, ensure_ascii=False)
+        if "\\u0000" in text:  # jsonb refuses \u0000: U+FFFD, as in plain text
+            replace_nul(value)
+            text = ujson.dumps(value, ensure_ascii=False)
+        value = text
     elif not isinstance(value, str):
         return str(value)
     return value.translate(COPY_ESCAPES)

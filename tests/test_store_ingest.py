@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 
+from kestrel import store
 from kestrel.session import Session
 from kestrel.sources import bundle as bundle_source
 
@@ -113,5 +114,31 @@ def test_get_view_joins_from_its_query_rows(tmp_path):
         view = session.symtable["ips"].view
         plan = " | ".join(row["detail"] for row in session._store.fp.connection.execute(
             f'EXPLAIN QUERY PLAN SELECT * FROM "{view}"'))
-        assert "__queries_query_id" in plan, plan
+        assert store.QUERIES_INDEX.strip('"') in plan, plan
         assert "LIST SUBQUERY" not in plan and "MATERIALIZE" not in plan, plan
+
+
+def test_nul_in_a_list_keeps_list_matching(store_url, tmp_path):
+    """PostgreSQL's jsonb refuses \\u0000: a list holding NUL is stored with U+FFFD, so
+    its other elements still match (the entity is not lost from the GET)."""
+    records = [{"0": {"type": "network-traffic", "src_port": 1, "protocols": ["tcp", "a\x00b"]}},
+               {"0": {"type": "network-traffic", "src_port": 2, "protocols": ["udp"]}}]
+    path = write_bundle(tmp_path / "nul.json", records)
+    with open_session(store_url) as session:
+        session.execute(f"tcp = GET network-traffic FROM '{path}' WHERE protocols[*] = 'tcp'")
+        assert [r["src_port"] for r in session.get_variable("tcp")] == [1]
+
+
+def test_whole_floats_fit_an_integer_column(store_url, tmp_path):
+    """A port written 443.0 (as pandas writes integers beside a blank cell) goes into the
+    column an earlier 80 made an integer one."""
+    first = write_bundle(tmp_path / "a.json", [{"0": {"type": "network-traffic", "dst_port": 80}}])
+    second = tmp_path / "b.json"
+    write_bundle(second, [{"0": {"type": "network-traffic", "dst_port": 1}}])
+    second.write_text(second.read_text().replace('"dst_port": 1}', '"dst_port": 443.0}'))
+    with open_session(store_url) as session:
+        session.execute(f"a = GET network-traffic FROM '{first}'")
+        session.execute(f"b = GET network-traffic FROM '{second}'")
+        assert [r["dst_port"] for r in session.get_variable("b")] == [443]
+        session.execute("c = GET network-traffic FROM b WHERE dst_port = 443")
+        assert [r["dst_port"] for r in session.get_variable("c")] == [443]
