@@ -101,9 +101,10 @@ class Store:
         self.fp.close()
 
     def _index_queries(self):
-        """An index on __queries' query ids (appended in order, so cheap to keep): a GET's
-        view joins from its query's rows and streams, where `id IN (SELECT ...)` builds
-        the whole id list before its first row (14 s for 2,000,000 entities)."""
+        """An index on __queries (query_id, sco_id): a GET's view joins from its query's
+        rows and streams, where `id IN (SELECT ...)` built the whole id list before its
+        first row (14 s for 2,000,000 entities); queries that probe a view by id (FIND's
+        time range) seek it. Only a GET's own entity type is written there (ingest)."""
         try:
             cursor = self.fp.connection.cursor()
             cursor.execute(f'CREATE INDEX IF NOT EXISTS {QUERIES_INDEX} '
