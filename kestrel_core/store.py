@@ -144,33 +144,31 @@ class Store:
         except Exception as err:  # a closed or broken connection: nothing to undo
             log.debug("rollback: %s", err)
 
+    # firepit's upsert_many, one per dialect: `recorded` is the set of types whose ids go
+    # to __queries under `query_id` (None: every type, as firepit's own callers such as
+    # load() expect); ingest() narrows it to the GET's type, since only its view reads them
+
     def _sqlite_upsert_many(self, cursor, tablename, objs, query_id, schema, recorded=None,
                             **_kwargs):
-        """firepit's upsert (same statement, same conflict rules) as one executemany; with
-        `recorded` (a GET's entity type), only that type's entities go to __queries: its
-        view reads no others."""
+        """firepit's upsert (same statement, same conflict rules) as one executemany."""
         colnames = [k for k in schema if k != "type"]
         names = ", ".join(f'"{c}"' for c in colnames)
         stmt = (f'INSERT INTO "{tablename}" ({names}) '
-                f'VALUES ({", ".join("?" * len(colnames))})')
-        if "id" in colnames:
-            excluded = self.fp._get_excluded(colnames, tablename)
-            action = ("NOTHING" if not excluded or tablename == "observed-data"
-                      else f"UPDATE SET {excluded}")
-            stmt += f" ON CONFLICT (id) DO {action}"
+                f'VALUES ({", ".join("?" * len(colnames))})'
+                + self._on_conflict(tablename, colnames, never_updated="observed-data"))
         cursor.executemany(stmt, [tuple(ujson.dumps(v, ensure_ascii=False)
                                         if isinstance(v, (list, dict)) else v for v in obj)
                                   for obj in objs])
-        if query_id and recorded in (None, tablename) and "id" in colnames:
-            at = colnames.index("id")
+        queried = _queried(tablename, colnames, objs, query_id, recorded)
+        if queried:
             cursor.executemany('INSERT INTO "__queries" (sco_id, query_id) VALUES (?, ?)',
-                               [(obj[at], query_id) for obj in objs])
+                               queried)
 
     def _postgresql_upsert_many(self, cursor, tablename, objs, query_id, schema,
                                 recorded=None, **_kwargs):
         """firepit's PostgreSQL upsert (same conflict rules) as a COPY into a temporary
         table and one INSERT ... SELECT (in id order, as firepit's: no deadlock between
-        processes sharing a session); with `recorded`, as _sqlite_upsert_many."""
+        processes sharing a session)."""
         colnames = list(schema)
         names = ", ".join(identifier(c) for c in colnames)
         cursor.execute(f"CREATE TEMP TABLE kestrel_load (LIKE {identifier(tablename)}) "
@@ -179,18 +177,24 @@ class Store:
                            io.StringIO("".join(copy_line(obj) for obj in objs)))
         stmt = f"INSERT INTO {identifier(tablename)} ({names}) SELECT {names} FROM kestrel_load"
         if "id" in colnames:
-            excluded = self.fp._get_excluded(colnames, tablename)
-            action = ("NOTHING" if not excluded or tablename == "identity"
-                      else f"UPDATE SET {excluded}")
-            stmt += f' ORDER BY "id" ON CONFLICT (id) DO {action}'
-        else:
-            stmt += " ON CONFLICT DO NOTHING"
-        cursor.execute(stmt)
+            stmt += ' ORDER BY "id"'
+        cursor.execute(stmt + (self._on_conflict(tablename, colnames, never_updated="identity")
+                               or " ON CONFLICT DO NOTHING"))
         cursor.execute("DROP TABLE kestrel_load")
-        if query_id and recorded in (None, tablename) and "id" in colnames:
-            at = colnames.index("id")
-            cursor.copy_expert('COPY "__queries" (sco_id, query_id) FROM STDIN', io.StringIO(
-                "".join(copy_line((obj[at], query_id)) for obj in objs)))
+        queried = _queried(tablename, colnames, objs, query_id, recorded)
+        if queried:
+            cursor.copy_expert('COPY "__queries" (sco_id, query_id) FROM STDIN',
+                               io.StringIO("".join(copy_line(row) for row in queried)))
+
+    def _on_conflict(self, tablename, colnames, never_updated: str) -> str:
+        """firepit's conflict rule for entities already stored (merged attributes), except
+        for the `never_updated` table (firepit's choice differs per dialect); '' without ids."""
+        if "id" not in colnames:
+            return ""
+        excluded = self.fp._get_excluded(colnames, tablename)
+        action = ("NOTHING" if not excluded or tablename == never_updated
+                  else f"UPDATE SET {excluded}")
+        return f" ON CONFLICT (id) DO {action}"
 
     # ------------------------------------------------------------ names
 
@@ -217,10 +221,10 @@ class Store:
     def ingest(self, query_id: str, bundles, entity_type: str | None = None):
         """Cache STIX bundles (dicts; a list or any iterable) under `query_id`, one at a
         time; with `entity_type`, note each entity of that type they hold once, for
-        `extract`."""
+        `extract` (without, as for FIND's prefetch, nothing is noted)."""
         upsert = self.fp.upsert_many
-        if entity_type is not None:
-            self.fp.upsert_many = functools.partial(upsert, recorded=entity_type)
+        self.fp.upsert_many = functools.partial(
+            upsert, recorded=frozenset([entity_type] if entity_type else []))
         try:
             with self.errors("cannot store the data"):
                 for bundle in bundles:
@@ -325,8 +329,6 @@ class Store:
             if isinstance(obj, dict) and ("type" in obj or entity_type is None):
                 check_type_names(obj)
             check_data(obj)
-        if self.fp.dialect == "postgresql":
-            replace_nul(objects)
         with self.errors("cannot load the objects"):
             return self.fp.load(view, objects, sco_type=entity_type, preserve_ids=True)
 
@@ -731,7 +733,7 @@ def _owner(obj: dict) -> str:
 
 def replace_nul(obj):
     """PostgreSQL text cannot hold NUL: keep U+FFFD in its place (in place, recursively),
-    so that one hostile value cannot make a whole GET fail."""
+    so that one hostile value cannot make a whole GET or LOAD fail (see _copy_value)."""
     items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(
         obj, list) else ()
     for key, value in items:
@@ -773,3 +775,12 @@ def _copy_value(value) -> str:
 
 def iso(moment) -> str:
     return format_timestamp(moment) if isinstance(moment, datetime) else moment
+
+
+def _queried(tablename, colnames, objs, query_id, recorded) -> list:
+    """(id, query_id) rows for __queries: none unless the table is `recorded` (None: all)."""
+    if not query_id or "id" not in colnames or (recorded is not None
+                                                and tablename not in recorded):
+        return []
+    at = colnames.index("id")
+    return [(obj[at], query_id) for obj in objs]

@@ -141,3 +141,15 @@ def test_whole_floats_fit_an_integer_column(store_url, tmp_path):
         assert [r["dst_port"] for r in session.get_variable("b")] == [443]
         session.execute("c = GET network-traffic FROM b WHERE dst_port = 443")
         assert [r["dst_port"] for r in session.get_variable("c")] == [443]
+
+
+def test_nul_in_new_entities(store_url):
+    """NEW goes through the same load as GET: PostgreSQL keeps U+FFFD for NUL (in text and
+    in lists), SQLite keeps NUL."""
+    with open_session(store_url) as session:
+        session.execute('procs = NEW [{"type": "process", "pid": 1, "name": "a\\u0000b", '
+                        '"x_tags": ["c\\u0000d"]}]')
+        (row,) = session.get_variable("procs")
+        nul = "\ufffd" if store_url.startswith("postgresql") else "\x00"
+        assert row["name"] == f"a{nul}b"
+        assert json.loads(row["x_tags"]) == [f"c{nul}d"]
