@@ -159,3 +159,45 @@ class Figure(Result):
     def to_dict(self):
         return {"kind": "figure", "name": self.name, "title": self.title,
                 "lines": list(self.lines), "data": self.data, "figure": self.figure}
+
+
+@dataclass
+class Inspection(Result):
+    """What Shift-Tab shows on a variable: what it holds and its first rows."""
+
+    summary: VariableSummary
+    head: pd.DataFrame
+
+    def _heading(self) -> str:
+        s = self.summary
+        return (f"{s.name}: {s.entities} rows grouped from {s.entity_type}" if s.grouped else
+                f"{s.name}: {s.entities} {s.entity_type} entities in {s.records} records")
+
+    def to_text(self):
+        return self._heading() + "\n" + self.head.to_string(index=False, na_rep="")
+
+    def to_html(self):
+        table = self.head.to_html(index=False, na_rep="", classes="kestrel-table", border=0)
+        return f"<p><b>{html.escape(self._heading())}</b></p>{table}"
+
+    def to_dict(self):
+        frame = self.head.astype(object).where(self.head.notna(), None)
+        return {"kind": "inspection", "summary": self.summary.to_dict(),
+                "rows": frame.to_dict(orient="records")}
+
+
+@dataclass
+class Syntax(Result):
+    """What Shift-Tab shows on a keyword: its syntax."""
+
+    keyword: str
+    syntax: str
+
+    def to_text(self):
+        return f"{self.keyword}: {self.syntax}"
+
+    def to_html(self):
+        return f"<b>{html.escape(self.keyword)}</b>: <code>{html.escape(self.syntax)}</code>"
+
+    def to_dict(self):
+        return {"kind": "syntax", "keyword": self.keyword, "syntax": self.syntax}

@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 
 import pandas as pd
 
-from . import runtime
+from . import completion, runtime, semantics
 from .analytics import AnalyticsManager, huntflow
 from .commands import HANDLERS
 from .commands.apply import huntflow_steps
@@ -26,9 +26,9 @@ from .config import load_config
 from .errors import (InvalidArgument, KestrelError, KestrelInternalError, StoreError,
                      VariableNotFound)
 from .redaction import redact
-from .results import Figure, VariableSummary
-from .semantics import KNOWN_ENTITY_TYPES, attribute_notes, check_variables, statement_where
+from .results import Figure, Inspection, Syntax, VariableSummary
 from .sources import DataSourceManager
+from .stix import KNOWN_ENTITY_TYPES
 from .store import Store
 from .symbols import SymbolTable, Variable
 from .syntax import ast
@@ -142,14 +142,15 @@ class Session(AbstractContextManager):
             return self._run_statement(stmt, codeblock)
 
     def _run_statement(self, stmt, codeblock):
-        check_variables(stmt, self.symtable, codeblock)
         ctx = Context(self._store, self.symtable, self.data_source_manager,
-                      self.analytics_manager, self.config, codeblock, datetime.now(timezone.utc),
+                      self.analytics_manager, self.config, codeblock,
                       progress=self.progress or (lambda text: None))
         started = time.monotonic()
         log.info("executing: %s", redact(codeblock[stmt.span.start_pos:stmt.span.end_pos]))
         try:
-            outcome = HANDLERS[type(stmt)](stmt, ctx)
+            resolved = semantics.check(stmt, self.symtable, self._store, codeblock,
+                                       self.config, datetime.now(timezone.utc))
+            outcome = HANDLERS[type(stmt)](resolved, ctx)
             summary = None
             if outcome.variable is not None:
                 # views are lazy: reading the new one here surfaces its errors before commit
@@ -174,9 +175,7 @@ class Session(AbstractContextManager):
             summary.command = stmt.command
             if not summary.entities:
                 summary.notes.append(f"{outcome.variable.name} is empty: nothing matched")
-                summary.notes.extend(attribute_notes(statement_where(stmt),
-                                                     outcome.variable.entity_type,
-                                                     self._store.type_columns))
+                summary.notes.extend(semantics.empty_result_notes(resolved, self._store))
             results.append(summary)
         return results
 
@@ -206,10 +205,6 @@ class Session(AbstractContextManager):
         stmt = ast.New(output_var=var_name, entity_type=object_type, data=tuple(objects))
         return self._run(stmt, f"NEW {object_type or ''} (from Python)")
 
-    def variable_version(self, name) -> int:
-        variable = self.symtable.get(name)
-        return variable.version if variable else 0
-
     def variable_summary(self, name) -> VariableSummary:
         return self._summary_of(self._variable(name))
 
@@ -233,38 +228,69 @@ class Session(AbstractContextManager):
         steps = huntflow_steps(self._store, self.symtable)
         return huntflow.build(steps, names, "lineage" if names else "all")
 
-    # ------------------------------------------------------------ completion context
-
-    def variable_names(self):
-        return sorted(self.symtable)
-
-    def variable_type(self, name):
-        variable = self.symtable.get(name)
-        return variable.entity_type if variable else None
-
-    def entity_types(self):
-        return sorted(KNOWN_ENTITY_TYPES | {t for t in self._store.types() if t != "identity"}
-                      - {"observed-data"})
-
-    def attributes_of(self, entity_type):
-        return sorted(c for c in self._store.type_columns(entity_type) if c != "id")
-
-    def data_source_uris(self):
+    def data_source_uris(self) -> list:
+        """Data sources used so far, then every stix-shifter profile."""
         return self.data_source_manager.uris()
 
-    def analytics_names(self):
+    def analytics_names(self) -> list:
+        """The analytics APPLY can run (python://NAME)."""
         return self.analytics_manager.names()
 
-    def complete(self, code, cursor_pos=None):
-        from .completion import complete
+    def variable_versions(self) -> dict:
+        """name -> version of every variable: a front end compares two of these to
+        tell which variables a cell created or changed."""
+        return {name: variable.version for name, variable in self.symtable.items()}
 
-        return complete(code, len(code) if cursor_pos is None else cursor_pos, self)
+    # ------------------------------------------------------------ front ends
 
-    def is_complete(self, code):
-        from .completion import is_complete
-
-        return is_complete(code)
+    def complete(self, code, cursor_pos=None) -> completion.Completion:
+        """Completion at cursor_pos (None: the end): whole candidates for the word there,
+        its range and each candidate's kind (keyword, variable, attribute, ...)."""
+        return completion.complete(code, cursor_pos, _Names(self))
 
     def do_complete(self, code, cursor_pos):
         """Suggested strings to complete the code at cursor_pos (documented API)."""
         return self.complete(code, cursor_pos).matches
+
+    @staticmethod
+    def is_complete(code) -> str:
+        """"complete", "incomplete" (a clause, bracket or quote is open) or "invalid"."""
+        return completion.is_complete(code)
+
+    def inspect(self, code, cursor_pos=None):
+        """What help shows for the word at cursor_pos: a variable's summary and first rows
+        (Inspection), a keyword's syntax (Syntax), or None."""
+        word, _, _ = completion.word_at(code, cursor_pos)
+        if word in self.symtable:
+            return Inspection(self.variable_summary(word),
+                              self.variable_dataframe(word, limit=5))
+        syntax = completion.keyword_syntax(word) if word else None
+        return Syntax(word.upper(), syntax) if syntax else None
+
+
+class _Names:
+    """The names completion may offer besides keywords, read from a session (the
+    context `kestrel.completion` asks for)."""
+
+    def __init__(self, session):
+        self._session = session
+
+    def variable_names(self):
+        return sorted(self._session.symtable)
+
+    def variable_type(self, name):
+        variable = self._session.symtable.get(name)
+        return variable.entity_type if variable else None
+
+    def entity_types(self):
+        stored = {t for t in self._session._store.types() if t != "identity"}
+        return sorted(KNOWN_ENTITY_TYPES | stored - {"observed-data"})
+
+    def attributes_of(self, entity_type):
+        return sorted(c for c in self._session._store.type_columns(entity_type) if c != "id")
+
+    def data_source_uris(self):
+        return self._session.data_source_uris()
+
+    def analytics_names(self):
+        return self._session.analytics_names()

@@ -13,23 +13,25 @@ class Variable:
     entity_type: str
     version: int
     statement: str = ""                 # the statement that made it, as canonical text
+    command: str = ""                   # its command: get, find, group, merge, ...
     source: Optional[str] = None        # data source URI it came from (GET), if any
     pattern: Optional[str] = None       # STIX pattern sent to the source
     native_queries: tuple = ()          # what each source actually ran
     inputs: tuple = ()                  # variables it was derived from
+    references: tuple = ()              # variables whose values its WHERE used
     grouped: bool = False               # a GROUP result: rows, not entities
 
     def to_appdata(self) -> dict:
         data = asdict(self)
-        data["native_queries"] = list(self.native_queries)
-        data["inputs"] = list(self.inputs)
+        for key in ("native_queries", "inputs", "references"):
+            data[key] = list(data[key])
         return data
 
     @classmethod
     def from_appdata(cls, data: dict) -> "Variable":
         data = dict(data)
-        data["native_queries"] = tuple(data.get("native_queries", ()))
-        data["inputs"] = tuple(data.get("inputs", ()))
+        for key in ("native_queries", "inputs", "references"):
+            data[key] = tuple(data.get(key, ()))
         return cls(**data)
 
 

@@ -1,14 +1,13 @@
 """The Kestrel Jupyter kernel: protocol glue between ipykernel and one Session.
 
 No language logic lives here: execution, completion, completeness and help are
-asked of the core (`kestrel.session`, `kestrel.completion`); `render` turns
-results into MIME bundles.
+asked of the core's Session (`kestrel.session`; its errors and results come from
+`kestrel.errors` and `kestrel.results`); `render` turns results into MIME bundles.
 """
 
 from __future__ import annotations
 
 import atexit
-import html
 import logging
 import os
 import time
@@ -17,7 +16,6 @@ from importlib.metadata import PackageNotFoundError, version
 
 from ipykernel.kernelbase import Kernel
 
-from kestrel.completion import Completion, is_complete, keyword_syntax, word_at
 from kestrel.errors import KestrelError
 from kestrel.results import VariableSummary
 from kestrel.session import Session
@@ -71,7 +69,7 @@ class KestrelKernel(Kernel):
             err = self.startup_error
             return self._error_reply(type(err).__name__, str(err), silent)
         started = time.monotonic()
-        before = {name: self.hunt.variable_version(name) for name in self.hunt.symtable}
+        before = self.hunt.variable_versions()
         results = []
         self.hunt.progress = None if silent else self._progress_display()
         try:
@@ -135,9 +133,9 @@ class KestrelKernel(Kernel):
     async def do_complete(self, code, cursor_pos):
         cursor_pos = len(code) if cursor_pos is None else cursor_pos
         if self.hunt is None:
-            found = Completion([], cursor_pos, cursor_pos, [])
-        else:
-            found = self.hunt.complete(code, cursor_pos)
+            return {"status": "ok", "matches": [], "cursor_start": cursor_pos,
+                    "cursor_end": cursor_pos, "metadata": {"_jupyter_types_experimental": []}}
+        found = self.hunt.complete(code, cursor_pos)
         types = [{"start": found.cursor_start, "end": found.cursor_end, "text": text, "type": kind}
                  for text, kind in zip(found.matches, found.types)]
         return {"status": "ok", "matches": found.matches, "cursor_start": found.cursor_start,
@@ -145,23 +143,20 @@ class KestrelKernel(Kernel):
                 "metadata": {"_jupyter_types_experimental": types}}
 
     async def do_is_complete(self, code):
-        status = self.hunt.is_complete(code) if self.hunt else is_complete(code)
+        status = Session.is_complete(code)
         if status == "incomplete":
             return {"status": status, "indent": "    "}
         return {"status": status}
 
     async def do_inspect(self, code, cursor_pos, detail_level=0, omit_sections=()):
-        word, _, _ = word_at(code, cursor_pos)
         data = {}
-        if word and self.hunt and word in self.hunt.symtable:
+        if self.hunt is not None:
             try:
-                data = render.variable_inspection(self.hunt, word)
+                found = self.hunt.inspect(code, cursor_pos)
             except KestrelError as err:
                 data = {"text/plain": str(err)}
-        elif word and keyword_syntax(word):
-            syntax = keyword_syntax(word)
-            data = {"text/plain": f"{word.upper()}: {syntax}",
-                    "text/html": f"<b>{word.upper()}</b>: <code>{html.escape(syntax)}</code>"}
+            else:
+                data = render.bundle(found)["data"] if found is not None else {}
         return {"status": "ok", "found": bool(data), "data": data, "metadata": {}}
 
     # ------------------------------------------------------------ shutdown

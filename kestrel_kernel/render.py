@@ -63,19 +63,6 @@ def changed_variables(results: list, session, before: dict) -> list:
     over a fresh one from the session.
     """
     from_results = {r.name: r for r in results if isinstance(r, VariableSummary)}
-    changed = [name for name in session.symtable
-               if session.variable_version(name) != before.get(name)]
+    changed = [name for name, version in session.variable_versions().items()
+               if version != before.get(name)]
     return [from_results.get(name) or session.variable_summary(name) for name in changed]
-
-
-def variable_inspection(session, name: str) -> dict:
-    """Shift-tab on a variable: what it holds and its first rows."""
-    s = session.variable_summary(name)
-    head = (f"{s.name}: {s.entities} rows grouped from {s.entity_type}" if s.grouped else
-            f"{s.name}: {s.entities} {s.entity_type} entities in {s.records} records")
-    frame = session.variable_dataframe(name, limit=5)
-    table = frame.to_html(index=False, na_rep="", classes="kestrel-table", border=0)
-    return {
-        "text/html": f"<p><b>{html.escape(head)}</b></p>{table}",
-        "text/plain": head + "\n" + frame.to_string(index=False, na_rep=""),
-    }

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from kestrel import store
+from kestrel.store.base import QUERIES_INDEX
 from kestrel.session import Session
 from kestrel.sources import bundle as bundle_source
 
@@ -113,7 +113,7 @@ def test_get_view_joins_from_its_query_rows(tmp_path):
         view = session.symtable["ips"].view
         plan = " | ".join(row["detail"] for row in session._store.fp.connection.execute(
             f'EXPLAIN QUERY PLAN SELECT * FROM "{view}"'))
-        assert store.QUERIES_INDEX.strip('"') in plan, plan
+        assert QUERIES_INDEX.strip('"') in plan, plan
         assert "LIST SUBQUERY" not in plan and "MATERIALIZE" not in plan, plan
 
 

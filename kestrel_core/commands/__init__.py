@@ -1,7 +1,9 @@
-"""One handler per command: handler(stmt, ctx) -> Outcome.
+"""One handler per command: handler(resolved, ctx) -> Outcome.
 
-The registry is explicit: AST class -> handler.  Handlers never touch the
-symbol table; the session commits their Outcome only when they succeed.
+The registry is explicit: AST class -> handler.  A handler receives what the check
+stage (kestrel.semantics) resolved and only executes: it never checks names or
+types, never changes the symbol table; the session commits its Outcome only when
+it succeeds.
 """
 
 from __future__ import annotations

@@ -23,17 +23,15 @@ from ..analytics import AnalyticsContext, HuntflowStep
 from ..errors import AnalyticsError, KestrelError
 from ..redaction import redact
 from ..results import Figure, Result, Table, Text
-from ..semantics import statement_where
 from ..symbols import Variable
-from ..syntax import ast
-from ..syntax.parser import parse
 from .base import Outcome
 
 ATTRIBUTE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def run(stmt, ctx):
-    variables = {name: ctx.var(name) for name in stmt.variables}
+def run(resolved, ctx):
+    stmt = resolved.stmt
+    variables = {name: resolved.var(name) for name in stmt.variables}
     frames = LazyFrames({name: (lambda v=v: frame_of(ctx.store, v))
                          for name, v in variables.items()})
     context = AnalyticsContext(
@@ -228,9 +226,8 @@ def huntflow_steps(store, symtable) -> tuple:
 
     steps = []
     for variable in definitions:
-        command, references = _statement_facts(variable.statement)
         inputs = tuple(seen[n] for n in dict.fromkeys(variable.inputs) if n in seen)
-        refs = tuple(seen[n] for n in dict.fromkeys(references)
+        refs = tuple(seen[n] for n in dict.fromkeys(variable.references)
                      if n in seen and n not in variable.inputs)
         key = f"{variable.name}@{variable.version}"
         try:
@@ -239,20 +236,10 @@ def huntflow_steps(store, symtable) -> tuple:
             entities = 0
         steps.append(HuntflowStep(
             key=key, name=variable.name, version=variable.version,
-            entity_type=variable.entity_type, command=command,
+            entity_type=variable.entity_type, command=variable.command,
             statement=redact(variable.statement), inputs=inputs, references=refs,
             source=redact(variable.source) if variable.source and not variable.inputs else None,
             entities=entities,
             current=current.get(variable.name) == variable.version))
         seen[variable.name] = key
     return tuple(steps)
-
-
-def _statement_facts(statement: str):
-    """(command, variables its WHERE references) of a canonical statement."""
-    try:
-        (stmt,) = parse(statement)
-    except (KestrelError, ValueError):
-        return "", ()
-    references = [ref.variable for ref in ast.var_attrs(statement_where(stmt))]
-    return stmt.command, tuple(references)

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Callable, Optional
 
 from ..errors import KestrelError
 from ..symbols import Variable
-from ..syntax.ast import parse_timestamp
 from ..syntax.unparse import unparse
 
 
@@ -26,12 +24,8 @@ class Context:
     analytics: object
     config: object
     source_text: str
-    now: datetime
     progress: Callable = lambda text: None  # how a long statement is going, for the front end
     created_views: list = field(default_factory=list)
-
-    def var(self, name: str) -> Variable:
-        return self.symtable[name]
 
     def new_view(self, name: str) -> str:
         view = self.store.new_view_name(name)
@@ -41,17 +35,9 @@ class Context:
     def error(self, cls, message, stmt, **kwargs) -> KestrelError:
         return cls(message, **kwargs).at(stmt.span, self.source_text)
 
-    def values_of(self, ref) -> list:
-        variable = self.var(ref.variable)
-        return self.store.values(variable.view, ref.attribute)
-
-    def entity_window(self, name: str):
-        found = self.store.time_range(self.var(name).view)
-        if not found:
-            return None
-        return tuple(parse_timestamp(t) for t in found)
-
-    def make_variable(self, stmt, view, entity_type, **extra) -> Variable:
+    def make_variable(self, resolved, view, entity_type, **extra) -> Variable:
+        """The variable a statement defines: its view, and how it was made (lineage)."""
+        stmt = resolved.stmt
         if view not in self.created_views:
             # another variable's view (`b = a`): the store keeps a variable's metadata with
             # its view, so each variable needs a view of its own
@@ -60,4 +46,5 @@ class Context:
             view = own
         return Variable(name=stmt.output, view=view, entity_type=entity_type,
                         version=self.symtable.next_version(), statement=unparse(stmt),
-                        inputs=tuple(stmt.inputs), **extra)
+                        command=stmt.command, inputs=tuple(stmt.inputs),
+                        references=resolved.references, **extra)

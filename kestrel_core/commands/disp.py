@@ -6,9 +6,8 @@ import dataclasses
 
 import pandas as pd
 
-from ..results import Table
-from ..semantics import check_attribute
 from ..errors import StoreError
+from ..results import Table
 from .base import Outcome
 from .transform import evaluate
 
@@ -59,19 +58,15 @@ def _page(ctx, view, shown, expr, cap):
         raise
 
 
-def run(stmt, ctx):
-    expr = stmt.expression
+def run(resolved, ctx):
+    expr = resolved.stmt.expression
     cap = ctx.config.disp_rows if expr.limit is None else expr.limit
     # WHERE and transforms build views; the store reads the page of distinct rows from
     # the last one (sorted and counted in the database with SORT BY, streamed without)
-    whole = dataclasses.replace(expr, limit=None, offset=None, sort_by=None)
     before = len(ctx.created_views)
     try:
-        view, entity_type = evaluate(ctx, stmt, "disp", whole)
+        view = evaluate(ctx, resolved, "disp", resolved.selection)
         columns = ctx.store.columns(view)
-        for attribute in expr.attrs + ((expr.sort_by,) if expr.sort_by else ()):
-            check_attribute(attribute, columns, expr.input, stmt, ctx.source_text, entity_type,
-                            ctx.store.type_columns)
         shown = _shown_columns(columns, expr.attrs)
         rows, total, exact = _page(ctx, view, shown, expr, cap)
     finally:

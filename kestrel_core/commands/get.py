@@ -2,26 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 
-from ..errors import DataSourceError, KestrelSemanticError
-from ..semantics import check_entity_type, check_where
+from ..errors import DataSourceError
+from ..sources import Query
 from ..syntax.ecgp import ALWAYS, NEVER, center_part, to_stix
 from .base import Outcome
-from .narrow import narrow, resolve
+from .narrow import narrow
 
 
-def run(stmt, ctx):
-    check_entity_type(stmt.entity_type, stmt, ctx.source_text, ctx.store.types())
+def run(resolved, ctx):
+    stmt, selection = resolved.stmt, resolved.selection
     if stmt.source and stmt.source.kind == "variable":
-        return _from_variable(stmt, ctx)
-    # a data source may hold attributes the store has not seen: not checked here
-    where, window = resolve(ctx, stmt.where, stmt.timerange)
-
+        return _from_variable(resolved, ctx)
     uri = stmt.source.text if stmt.source else ctx.sources.last_uri
     if uri is None:
         raise ctx.error(DataSourceError, "GET without FROM needs an earlier GET with a data "
                         "source", stmt)
+    where, window = selection.where, selection.window
     view = ctx.new_view(stmt.output)
     pattern, native = None, []
     if where is NEVER:
@@ -29,10 +28,9 @@ def run(stmt, ctx):
         native = ["nothing to ask: a referenced variable has no values"]
     else:
         pattern = to_stix(where, stmt.entity_type, window)
-        body = to_stix(where, stmt.entity_type)
+        query = Query(stmt.entity_type, None if where is ALWAYS else where, window)
         try:
-            result = ctx.sources.query(uri, stmt.entity_type, body, window,
-                                       None if where is ALWAYS else where, ctx.progress)
+            result = ctx.sources.query(uri, query, ctx.progress)
         except DataSourceError as err:
             raise err.at(stmt.span, ctx.source_text)
         native = result.native_queries
@@ -40,22 +38,20 @@ def run(stmt, ctx):
         ctx.store.ingest(query_id, result.bundles, stmt.entity_type)
         center = center_part(where, stmt.entity_type)
         ctx.store.extract(view, stmt.entity_type, query_id, None if center is ALWAYS else center)
-    view = narrow(ctx, stmt.output, view, stmt.entity_type, limit=stmt.limit)
-    variable = ctx.make_variable(stmt, view, stmt.entity_type, source=uri, pattern=pattern,
+    # the source matched the WHERE and the window: what is left is the LIMIT
+    view = narrow(ctx, stmt.output, view, stmt.entity_type,
+                  dataclasses.replace(selection, where=ALWAYS, window=None))
+    variable = ctx.make_variable(resolved, view, stmt.entity_type, source=uri, pattern=pattern,
                                  native_queries=tuple(native))
     return Outcome(variable)
 
 
-def _from_variable(stmt, ctx):
-    source = ctx.var(stmt.source.text)
-    if source.entity_type != stmt.entity_type:
-        raise ctx.error(KestrelSemanticError,
-                        f'{source.name} holds {source.entity_type} entities, not '
-                        f'{stmt.entity_type}', stmt)
-    check_where(stmt.where, ctx.store.columns(source.view), source.name, source.entity_type,
-                ctx.store.type_columns, stmt, ctx.source_text)
-    where, window = resolve(ctx, stmt.where, stmt.timerange)
-    view = narrow(ctx, stmt.output, source.view, stmt.entity_type, where, window, stmt.limit)
-    pattern = None if where in (ALWAYS, NEVER) else to_stix(where, stmt.entity_type, window)
-    return Outcome(ctx.make_variable(stmt, view, stmt.entity_type, source=source.source,
+def _from_variable(resolved, ctx):
+    stmt, selection = resolved.stmt, resolved.selection
+    source = resolved.var(stmt.source.text)
+    view = narrow(ctx, stmt.output, source.view, stmt.entity_type, selection)
+    where = selection.where
+    pattern = (None if where in (ALWAYS, NEVER)
+               else to_stix(where, stmt.entity_type, selection.window))
+    return Outcome(ctx.make_variable(resolved, view, stmt.entity_type, source=source.source,
                                      pattern=pattern))

@@ -7,8 +7,8 @@ from ..results import Text
 from .base import Outcome
 
 
-def run_info(stmt, ctx):
-    variable = ctx.var(stmt.input)
+def run_info(resolved, ctx):
+    variable = resolved.var(resolved.stmt.input)
     store = ctx.store
     seen = store.time_range(variable.view)
     lines = [
@@ -23,7 +23,8 @@ def run_info(stmt, ctx):
     return Outcome(results=[Text(f"INFO {variable.name}", [redact(line) for line in lines])])
 
 
-def run_explain(stmt, ctx):
+def run_explain(resolved, ctx):
+    stmt = resolved.stmt
     lines = []
     for variable in _lineage(ctx, stmt.input):
         lines.append(f"{variable.statement}")

@@ -10,30 +10,41 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import DataSourceError, InvalidArgument
-from ..semantics import check_entity_type
+from ..stix import entity_type_error
+from ..store.validation import check_data, check_type_name, check_type_names
 from .base import Outcome
 
 
-def create(ctx, stmt, objects, entity_type, source_label):
-    """Store `objects` (dicts or strings) as a new variable of `entity_type`."""
+def create(ctx, resolved, objects, entity_type, source_label):
+    """Store `objects` (dicts or strings) as a new variable of `entity_type` (None: the
+    objects' own "type"), once the data passes the checks the store relies on."""
+    stmt = resolved.stmt
     if entity_type is None:
         types = {o.get("type") for o in objects if isinstance(o, dict)}
         if len(types) != 1 or None in types or any(not isinstance(o, dict) for o in objects):
             raise ctx.error(InvalidArgument, "the entity type is unknown: name it (NEW process "
                             "[...], LOAD ... AS process) or give every object one \"type\"", stmt)
         entity_type = types.pop()
-    check_entity_type(entity_type, stmt, ctx.source_text, ctx.store.types())
+    unknown = entity_type_error(entity_type, ctx.store.types())
+    if unknown is not None:
+        raise unknown
     if any(isinstance(o, dict) and o.get("type", entity_type) != entity_type for o in objects):
         raise ctx.error(InvalidArgument, f"objects of another type than {entity_type}", stmt)
     if not all(isinstance(o, (dict, str)) for o in objects):
         raise ctx.error(InvalidArgument, "NEW takes a list of objects or a list of strings", stmt)
+    check_type_name(entity_type, "the entity type")
+    for obj in objects:
+        if isinstance(obj, dict) and "type" in obj:
+            check_type_names(obj)
+        check_data(obj)
     view = ctx.new_view(stmt.output)
     ctx.store.load(view, copy.deepcopy(list(objects)), entity_type)
-    return Outcome(ctx.make_variable(stmt, view, entity_type, source=source_label))
+    return Outcome(ctx.make_variable(resolved, view, entity_type, source=source_label))
 
 
-def run_new(stmt, ctx):
-    return create(ctx, stmt, stmt.data, stmt.entity_type, None)
+def run_new(resolved, ctx):
+    stmt = resolved.stmt
+    return create(ctx, resolved, stmt.data, stmt.entity_type, None)
 
 
 def read_rows(path: str) -> list:
@@ -80,11 +91,12 @@ def _plain(value):
     return value.item() if hasattr(value, "item") else value
 
 
-def run_load(stmt, ctx):
+def run_load(resolved, ctx):
+    stmt = resolved.stmt
     try:
         rows = read_rows(stmt.path)
     except DataSourceError as err:
         raise err.at(stmt.span, ctx.source_text)
     if not rows:
         raise ctx.error(DataSourceError, f"{stmt.path} has no rows", stmt)
-    return create(ctx, stmt, rows, stmt.entity_type, stmt.path)
+    return create(ctx, resolved, rows, stmt.entity_type, stmt.path)

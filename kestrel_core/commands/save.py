@@ -18,8 +18,9 @@ WRITERS = {
 }
 
 
-def run(stmt, ctx):
-    variable = ctx.var(stmt.input)
+def run(resolved, ctx):
+    stmt = resolved.stmt
+    variable = resolved.var(stmt.input)
     path = Path(stmt.path).expanduser()
     writer = WRITERS.get(path.suffix.lower())
     if writer is None:

@@ -3,36 +3,24 @@ transforms TIMESTAMPED, ADDOBSID and RECORDS.  DISP shares `evaluate`."""
 
 from __future__ import annotations
 
-from ..semantics import check_attribute, check_where
 from .base import Outcome
-from .narrow import narrow, resolve
-
-TRANSFORM_TYPES = {"RECORDS": "observed-data"}
+from .narrow import narrow
 
 
-def evaluate(ctx, stmt, name, expr):
-    """(view, entity_type) for an expression, building views as needed."""
-    source = ctx.var(expr.input)
-    view, entity_type = source.view, source.entity_type
+def evaluate(ctx, resolved, name, selection):
+    """The view of an expression (transformed, then narrowed to `selection`)."""
+    expr = resolved.stmt.expression
+    view = resolved.var(expr.input).view
     if expr.transform:
         transformed = ctx.new_view(name)
-        entity_type = TRANSFORM_TYPES.get(expr.transform, entity_type)
-        ctx.store.transformed(transformed, view, expr.transform, entity_type)
+        ctx.store.transformed(transformed, view, expr.transform, resolved.entity_type)
         view = transformed
-    if expr.sort_by or expr.where is not None:
-        columns, known = ctx.store.columns(view), ctx.store.type_columns
-        if expr.sort_by:
-            check_attribute(expr.sort_by, columns, expr.input, stmt, ctx.source_text,
-                            entity_type, known)
-        check_where(expr.where, columns, expr.input, entity_type, known, stmt, ctx.source_text)
-    where, window = resolve(ctx, expr.where, None)
-    view = narrow(ctx, name, view, entity_type, where, window, expr.limit, expr.offset,
-                  expr.sort_by, expr.ascending)
-    return view, entity_type
+    return narrow(ctx, name, view, resolved.entity_type, selection)
 
 
-def run_assign(stmt, ctx):
-    view, entity_type = evaluate(ctx, stmt, stmt.output, stmt.expression)
-    source = ctx.var(stmt.expression.input)
-    return Outcome(ctx.make_variable(stmt, view, entity_type, source=source.source,
+def run_assign(resolved, ctx):
+    stmt = resolved.stmt
+    view = evaluate(ctx, resolved, stmt.output, resolved.selection)
+    source = resolved.var(stmt.expression.input)
+    return Outcome(ctx.make_variable(resolved, view, resolved.entity_type, source=source.source,
                                      grouped=source.grouped))

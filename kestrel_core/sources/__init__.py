@@ -1,28 +1,19 @@
 """Data sources chosen by URI scheme.
 
-A source answers `query(uri, entity_type, pattern, window, where, progress)`
-with STIX bundles to store and the native queries it ran (for EXPLAIN);
-`progress(text)` reports how a long query is going (pages, rows so far).  file://, http(s)://
-and bare paths are STIX bundles; stixshifter:// runs stix-shifter connectors.
+A source answers `query(uri, Query, progress)` (base.py) with STIX bundles to store
+and the native queries it ran (for EXPLAIN); `progress(text)` reports how a long
+query is going (pages, rows so far).  file://, http(s):// and bare paths are STIX
+bundles; stixshifter:// runs stix-shifter connectors.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Iterable
-
 from ..errors import DataSourceError
+from .base import Query, QueryResult
 from .bundle import BundleSource
 from .stixshifter import StixShifterSource
 
-
-@dataclass
-class QueryResult:
-    """What a source answers: bundles to store (a list, or an iterable produced while
-    the store ingests) and the native queries it ran (complete once bundles are read)."""
-
-    bundles: Iterable
-    native_queries: list = field(default_factory=list)
+__all__ = ["DataSourceManager", "Query", "QueryResult"]
 
 
 class DataSourceManager:
@@ -43,11 +34,9 @@ class DataSourceManager:
             raise DataSourceError(f'unknown data source scheme "{scheme}://" (known: {known})')
         return self.schemes[scheme]
 
-    def query(self, uri: str, entity_type: str, pattern: str, window, where=None,
-              progress=None):
-        """Ask the source; `where` (an ECGP) asks for record-level matching of it."""
+    def query(self, uri: str, query: Query, progress=None) -> QueryResult:
         report = progress or (lambda text: None)
-        result = self.source_for(uri).query(uri, entity_type, pattern, window, where, report)
+        result = self.source_for(uri).query(uri, query, report)
         self.last_uri = uri
         if uri not in self.used:
             self.used.append(uri)

@@ -24,11 +24,11 @@ import ijson
 import requests
 import urllib3
 
-from ..errors import DataSourceError, KestrelSyntaxError
-from ..syntax.ast import format_timestamp, parse_timestamp
-from ..syntax.parser import parse
-from .match import compiled, record_objects
+from ..errors import DataSourceError
 from ..redaction import redact
+from ..timestamps import format_timestamp, parse_timestamp, window_datetimes
+from .base import QueryResult
+from .match import compiled, holds_type, record_objects
 
 # Records to hand the store at a time: bounds memory whatever the bundle's size.
 BATCH = 5000
@@ -44,41 +44,33 @@ class BundleSource:
     def __init__(self, config):
         self.timeout = config.http_timeout
 
-    def query(self, uri, entity_type, pattern, window, where=None, progress=None):
-        """Matching records of the bundle(s) in `window`, as bundles of at most BATCH
-        records, produced while the store ingests them (memory stays bounded); the
-        native query's description is complete once they are consumed.
-
-        `where` (an ECGP) is what records must match; without it the STIX `pattern`
-        (e.g. a FIND prefetch's) is read as one."""
-        from . import QueryResult
-
-        if where is None and pattern:
-            where = _pattern_as_ecgp(pattern, entity_type)
+    def query(self, uri, query, progress):
+        """Records of the bundle(s) matching `query` (a Kestrel match of whole records,
+        whatever `query.exact` says: a bundle has no query language of its own), as
+        bundles of at most BATCH records, produced while the store ingests them (memory
+        stays bounded); the native query's description is complete once they are read."""
         locations = self._locations(uri)
         native = []
-        return QueryResult(self._batches(uri, locations, entity_type, where, window,
-                                         progress, native), native)
+        return QueryResult(self._batches(uri, locations, query, progress, native), native)
 
-    def _batches(self, uri, locations, entity_type, where, window, progress, native):
-        start, stop = (None, None) if not window else (
-            parse_timestamp(t) if isinstance(t, str) else t for t in window)
-        test = compiled(where, entity_type) if where is not None else None
+    def _batches(self, uri, locations, query, progress, native):
+        start, stop = window_datetimes(query.window) or (None, None)
+        test = (compiled(query.where, query.entity_type) if query.where is not None
+                else holds_type(query.entity_type))
         batch, kept, seen, shared = [], 0, 0, {}
         for location in locations:
             for record in self._records(location, shared):
                 seen += 1
                 if start is not None and not _in_window(record, start, stop):
                     continue
-                if test is not None and not test(record_objects(record, shared)):
+                if not test(record_objects(record, shared)):
                     continue
                 batch.append(record)
                 kept += 1
                 if len(batch) == BATCH:
                     yield _bundle(batch, shared)
                     batch = []
-                    if progress:
-                        progress(f"{_shown(uri)}: {seen} records read, {kept} match")
+                    progress(f"{_shown(uri)}: {seen} records read, {kept} match")
         if batch:
             yield _bundle(batch, shared)
         native.append(f"read {len(locations)} bundle file(s) from {_shown(uri)}: {seen} "
@@ -249,12 +241,3 @@ def _in_window(record, start, stop):
             f"observed-data {record['id']} has a bad first_observed: {record['first_observed']}"
         ) from None
     return start <= first < stop
-
-
-def _pattern_as_ecgp(pattern: str, entity_type: str):
-    """A STIX pattern (no qualifiers) read as an ECGP: the Kestrel grammar is a superset."""
-    try:
-        (stmt,) = parse(f"_ = GET {entity_type} WHERE {pattern}")
-    except (KestrelSyntaxError, ValueError) as err:
-        raise DataSourceError(f"a bundle cannot match the pattern {pattern}: {err}") from None
-    return stmt.where

@@ -15,8 +15,8 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from ..references import path_steps
 from ..syntax import ast
+from ..syntax.ast import path_steps
 from ..syntax.ecgp import like_regex
 
 
@@ -142,3 +142,8 @@ def _network(value):
         return ipaddress.ip_network(str(value), strict=False)
     except ValueError:
         return None
+
+
+def holds_type(entity_type: str):
+    """The predicate of a query with no WHERE: the record holds an `entity_type` object."""
+    return lambda objects: any(o.get("type") == entity_type for o in objects.values())

@@ -9,9 +9,12 @@ a new node with ``dataclasses.replace``.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Optional, Union
+
+from ..timestamps import parse_timestamp
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,14 @@ class AttrPath:
     span: Span = _span_field()
 
 
+_STEP = re.compile(r"'[^']*'(?:\[\*\])?|[^.]+")
+
+
+def path_steps(attribute: str) -> list:
+    """`binary_ref.hashes.'SHA-256'` -> ["binary_ref", "hashes", "'SHA-256'"]."""
+    return _STEP.findall(attribute)
+
+
 @dataclass(frozen=True)
 class Comparison:
     """`path op value`; op is one of = != > >= < <= IN LIKE MATCHES ISSUBSET ISSUPERSET."""
@@ -96,22 +107,6 @@ class AbsoluteTime:
     @property
     def stop_dt(self) -> datetime:
         return parse_timestamp(self.stop)
-
-
-def parse_timestamp(text: str) -> datetime:
-    """ISO-8601 UTC text (`Z`, any sub-second digits) to an aware datetime."""
-    body = text.rstrip("Zz")
-    seconds, _, fraction = body.partition(".")
-    stamp = datetime.strptime(seconds, "%Y-%m-%dT%H:%M:%S")
-    micro = int((fraction + "000000")[:6]) if fraction else 0
-    return stamp.replace(microsecond=micro, tzinfo=timezone.utc)
-
-
-def format_timestamp(moment: datetime) -> str:
-    """An aware or naive-UTC datetime to STIX timestamp text, millisecond precision."""
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Optional
 
 from ..errors import KestrelSemanticError
+from ..timestamps import format_timestamp
 from . import ast
 
 UNIT_SECONDS = {"DAY": 86400, "HOUR": 3600, "MINUTE": 60, "SECOND": 1}
@@ -61,36 +62,43 @@ STIX_KEYWORDS = frozenset(
 
 
 def stix_path(path: ast.AttrPath, entity_type: str) -> str:
-    steps = re.findall(r"'[^']*'(?:\[\*\])?|[^.]+", path.attribute)
+    steps = ast.path_steps(path.attribute)
     quoted = [f"'{s[:-3]}'[*]" if s.endswith("[*]") and s[:-3] in STIX_KEYWORDS
               else f"'{s}'" if s in STIX_KEYWORDS else s for s in steps]
     return f"{path.entity_type or entity_type}:{'.'.join(quoted)}"
 
 
-def render(node, entity_type: str) -> str:
-    """The comparison expression (inside the brackets) for `node`."""
+def render(node, entity_type: str, expand_in: bool = False) -> str:
+    """The comparison expression (inside the brackets) for `node`; with `expand_in`,
+    `a IN (x, y)` is written `(a = x OR a = y)` (`NOT IN`: `(a != x AND a != y)`) for
+    translators that take no lists."""
     if isinstance(node, ast.Comparison):
         if isinstance(node.value, ast.VarAttr) or (
             isinstance(node.value, tuple) and any(isinstance(v, ast.VarAttr) for v in node.value)
         ):
             raise KestrelSemanticError("variable references must be resolved first").at(
                 node.span, None)
-        op = ("NOT " if node.negated else "") + node.op
+        path = stix_path(node.path, entity_type)
         try:
+            if expand_in and node.op == "IN" and isinstance(node.value, tuple) and node.value:
+                op, joiner = ("!=", " AND ") if node.negated else ("=", " OR ")
+                return "(" + joiner.join(f"{path} {op} {stix_value(v)}"
+                                         for v in node.value) + ")"
             value = stix_value(node.value)
         except KestrelSemanticError as err:
             raise err.at(node.span, None)
-        return f"{stix_path(node.path, entity_type)} {op} {value}"
+        return f"{path} {'NOT ' if node.negated else ''}{node.op} {value}"
     parts = []
     for operand in node.operands:
-        text = render(operand, entity_type)
+        text = render(operand, entity_type, expand_in)
         if node.op == "AND" and isinstance(operand, ast.BoolExpr) and operand.op == "OR":
             text = f"({text})"
         parts.append(text)
     return f" {node.op} ".join(parts)
 
 
-def to_stix(where, entity_type: str, window: Optional[tuple] = None) -> str:
+def to_stix(where, entity_type: str, window: Optional[tuple] = None,
+            expand_in: bool = False) -> str:
     """The STIX pattern of a GET/FIND: `[...]` plus START/STOP when a window is set.
 
     `where` None (or ALWAYS after simplification) matches every entity of the type.
@@ -100,7 +108,7 @@ def to_stix(where, entity_type: str, window: Optional[tuple] = None) -> str:
     elif where is NEVER:
         raise ValueError("a pattern that can never match has no STIX form")
     else:
-        body = render(where, entity_type)
+        body = render(where, entity_type, expand_in)
     pattern = f"[{body}]"
     if window:
         start, stop = window
@@ -109,7 +117,7 @@ def to_stix(where, entity_type: str, window: Optional[tuple] = None) -> str:
 
 
 def stamp_text(moment) -> str:
-    return moment if isinstance(moment, str) else ast.format_timestamp(moment)
+    return moment if isinstance(moment, str) else format_timestamp(moment)
 
 
 def time_window(timerange, now: Optional[datetime] = None):
@@ -120,12 +128,6 @@ def time_window(timerange, now: Optional[datetime] = None):
         return (timerange.start, timerange.stop)
     stop = now or datetime.now(timezone.utc)
     return (stop - timedelta(seconds=timerange.amount * UNIT_SECONDS[timerange.unit]), stop)
-
-
-def window_datetimes(window) -> Optional[tuple]:
-    if window is None:
-        return None
-    return tuple(ast.parse_timestamp(t) if isinstance(t, str) else t for t in window)
 
 
 def substitute(node, values_of):

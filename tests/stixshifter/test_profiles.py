@@ -6,7 +6,9 @@ import pytest
 
 from kestrel.errors import DataSourceError
 from kestrel.redaction import redact, secrets_of
-from kestrel.sources.stixshifter import expand_in
+from kestrel.sources.stixshifter import stix_pattern
+from kestrel.syntax.ecgp import time_window
+from kestrel.syntax.parser import parse
 
 BUNDLE = ("stix_bundle", {"host": "http://127.0.0.1:9/b.json"},
           {"auth": {"username": None, "password": None}})
@@ -164,4 +166,7 @@ def test_redact_replaces_secrets_and_url_passwords_only():
      "[process:name = 'x IN (1)'] START t'2024-01-01T00:00:00Z' STOP t'2024-01-02T00:00:00Z'"),
 ])
 def test_expand_in(pattern, expanded):
-    assert expand_in(pattern) == expanded
+    """The pattern a connector gets spells `IN` as ORs of equalities."""
+    entity_type = pattern[1:pattern.index(":")]
+    (stmt,) = parse(f"x = GET {entity_type} WHERE {pattern}")
+    assert stix_pattern(stmt.where, entity_type, time_window(stmt.timerange)) == expanded

@@ -19,10 +19,11 @@ import math
 import re
 from typing import Callable
 
-from .errors import KestrelSemanticError
-from .references import path_steps, ref_targets
-from .syntax.ecgp import like_regex
-from .syntax import ast
+from ..errors import KestrelSemanticError
+from ..syntax import ast
+from ..syntax.ast import path_steps
+from ..syntax.ecgp import like_regex
+from .references import ref_targets
 
 FALSE = "1 = 0"
 NULL = "CAST(NULL AS TEXT)"  # typed: PostgreSQL refuses a bare NULL in GROUP/ORDER BY
@@ -128,7 +129,7 @@ class SqlWhere:
         if op == "IN":
             values = value if isinstance(value, tuple) else (value,)
             test = f"{expression} IN ({', '.join(self.literal(v) for v in values)})"
-        elif op in ("LIKE", "MATCHES"):  # semantics.check_values checked the expression
+        elif op in ("LIKE", "MATCHES"):  # the check stage checked the expression
             test = self._text_match(expression, op, value,
                                     node.path.attribute.endswith("payload_bin"))
         elif op in ("ISSUBSET", "ISSUPERSET"):  # and the network

@@ -1,0 +1,185 @@
+"""The store's connection to firepit: opening it (per dialect), errors as StoreError,
+view names and metadata, and the catalog the check stage reads (types, columns,
+reference targets, values and time ranges of variables).
+
+Every module of this package works through `self.fp` (firepit's storage); no module
+outside it imports firepit.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import uuid
+from contextlib import contextmanager
+
+import firepit
+from firepit.exceptions import (
+    DatabaseMismatch,
+    IncompatibleType,
+    InvalidAttr,
+    InvalidStixPath,
+    StixPatternError,
+    UnknownViewname,
+)
+
+from ..errors import StoreError
+from ..redaction import redact
+from .references import ref_targets
+from .where import LIKE_FUNCTION, POSTGRESQL_FUNCTIONS, SUBNET_FUNCTION, SqlWhere, in_subnet, like
+
+log = logging.getLogger(__name__)
+
+ROW = "__kestrel_row"  # a row number column that never meets a STIX attribute
+QUERIES_INDEX = '"__queries_query_sco"'
+
+
+FIREPIT_ERRORS = (DatabaseMismatch, IncompatibleType, InvalidAttr, InvalidStixPath,
+                  StixPatternError, UnknownViewname)
+
+
+@contextmanager
+def store_errors(action: str):
+    """firepit and database exceptions -> StoreError naming what was being done."""
+    try:
+        yield
+    except FIREPIT_ERRORS as err:
+        raise StoreError(f"{action}: {err}") from err
+    except Exception as err:  # database driver errors (sqlite3, psycopg2)
+        if type(err).__module__.split(".")[0] in ("sqlite3", "psycopg2", "firepit"):
+            # PostgreSQL adds lines quoting the SQL: the first names the problem
+            problem = (str(err).strip().split("\n") or [""])[0]
+            raise StoreError(f"{action}: {problem}") from err
+        raise
+
+
+class StoreBase:
+    """An open firepit storage, with Kestrel's SQL functions and indexes in place."""
+
+    def __init__(self, location: str, session_id: str):
+        self.location = location
+        self.session_id = session_id
+        with store_errors(f"cannot open the store at {redact(location)}"):
+            self.fp = firepit.get_storage(location, session_id)
+        if self.fp.dialect == "sqlite3":
+            # LIKE is case-sensitive in STIX and in PostgreSQL; make SQLite agree
+            self.fp.connection.execute("PRAGMA case_sensitive_like = ON")
+            # WAL without a sync per commit: a killed process loses nothing committed,
+            # only a power cut may lose the last statements (ingest commits per batch)
+            self.fp.connection.execute("PRAGMA journal_mode = WAL")
+            self.fp.connection.execute("PRAGMA synchronous = NORMAL")
+            self.fp.connection.create_function(LIKE_FUNCTION, 2, like, deterministic=True)
+            self.fp.connection.create_function(SUBNET_FUNCTION, 2, in_subnet,
+                                               deterministic=True)
+        else:
+            self._create_functions()
+        self._index_queries()
+
+    def close(self):
+        self.fp.close()
+
+    def _index_queries(self):
+        """An index on __queries (query_id, sco_id): a GET's view joins from its query's
+        rows and streams, where `id IN (SELECT ...)` built the whole id list before its
+        first row (14 s for 2,000,000 entities); queries that probe a view by id (FIND's
+        time range) seek it. Only a GET's own entity type is written there (ingest)."""
+        try:
+            cursor = self.fp.connection.cursor()
+            cursor.execute(f'CREATE INDEX IF NOT EXISTS {QUERIES_INDEX} '
+                           'ON "__queries" (query_id, sco_id)')
+            self.fp.connection.commit()
+        except Exception as err:  # a read-only store, a role without CREATE: slower, still usable
+            log.warning("no index on the store's query table (%s): GETs read slower", err)
+            self.rollback()
+
+    def _create_functions(self):
+        """where.py's functions in the session's schema on PostgreSQL, once, and bins in UTC."""
+        with store_errors("cannot prepare the store"):
+            cursor = self.fp.connection.cursor()
+            cursor.execute("SET TIME ZONE 'UTC'")
+            cursor.execute("SELECT proname FROM pg_proc JOIN pg_namespace ON pg_namespace.oid "
+                           "= pronamespace WHERE nspname = current_schema()")
+            present = {row["proname"] for row in cursor.fetchall()}
+            for name, definition in POSTGRESQL_FUNCTIONS.items():
+                if name not in present:
+                    cursor.execute(definition)
+            self.fp.connection.commit()
+
+    @contextmanager
+    def errors(self, action: str):
+        """store_errors, and a rollback: after an error PostgreSQL refuses every further
+        statement of the transaction ("current transaction is aborted")."""
+        try:
+            with store_errors(action):
+                yield
+        except BaseException:
+            self.rollback()
+            raise
+
+    def rollback(self):
+        try:
+            self.fp.connection.rollback()
+        except Exception as err:  # a closed or broken connection: nothing to undo
+            log.debug("rollback: %s", err)
+
+    # ------------------------------------------------------------ names
+
+    @staticmethod
+    def new_view_name(variable: str) -> str:
+        return f"{variable}__{uuid.uuid4().hex[:10]}"
+
+    def drop(self, view: str):
+        """Remove a view a failed statement may have left (ignores missing ones)."""
+        try:
+            self.fp.remove_view(view)
+        except Exception as err:  # cleanup must never mask the real error
+            log.debug("drop %s: %s", view, err)
+
+    def views(self) -> list:
+        return self.fp.get_view_data()
+
+    def set_appdata(self, view: str, data: dict):
+        with self.errors("cannot record variable metadata"):
+            self.fp.set_appdata(view, json.dumps(data))
+
+    def _create_view(self, view: str, select: str, entity_type: str, deps=None):
+        cursor = self.fp._execute("BEGIN;")
+        self.fp._create_view(view, select, entity_type, deps=deps, cursor=cursor)
+        self.fp.connection.commit()
+        cursor.close()
+
+    def _has_table(self, name: str) -> bool:
+        try:
+            self.fp._query(f'SELECT 1 FROM "{name}" LIMIT 1').fetchall()
+            return True
+        except Exception:
+            self.fp.connection.rollback()
+            return False
+
+    # ------------------------------------------------------------ catalog
+
+    def columns(self, view: str) -> list:
+        with self.errors("cannot read attributes"):
+            return self.fp.columns(view)
+
+    def _translator(self) -> SqlWhere:
+        """ECGP/path -> SQL for one statement: each table's columns read once."""
+        return SqlWhere(self.fp.dialect, functools.lru_cache(maxsize=None)(self._table_columns))
+
+    def _table_columns(self, table: str) -> list:
+        if table not in self.fp.types(private=True):
+            return []
+        return self.fp.columns(table)
+
+    def type_columns(self, entity_type: str) -> list:
+        if entity_type not in self.fp.types():
+            return []
+        return [c["name"] for c in self.fp.schema(entity_type)]
+
+    def types(self) -> list:
+        return self.fp.types()
+
+    @staticmethod
+    def ref_targets(entity_type: str, reference: str) -> list:
+        return ref_targets(entity_type, reference)

@@ -1,0 +1,16 @@
+"""STIX reference names -> the entity types they may point to.
+
+firepit's own table, so that the attribute paths Kestrel accepts (the check stage,
+through the store's catalog) and the joins the store writes (where.py) follow
+references exactly as firepit stores them.
+"""
+
+from __future__ import annotations
+
+from firepit.props import ref_type
+
+
+def ref_targets(entity_type: str, reference: str) -> list:
+    """Types `reference` of an `entity_type` entity may point to ([] if unknown)."""
+    targets = ref_type(entity_type, reference) if entity_type else []
+    return list(targets) if isinstance(targets, (list, tuple)) else [targets]

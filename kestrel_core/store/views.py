@@ -1,0 +1,221 @@
+"""The store: a Kestrel variable is a firepit view.
+
+Every statement writes a new, uniquely named view, so redefining a variable never
+disturbs views built on its old value, and a failed statement leaves nothing behind
+(`drop`).  Time windows are applied here because firepit ignores START/STOP.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from firepit.query import (Column, Filter, Join, Limit, Offset, Order, Predicate, Projection,
+                           Query, Table, Unique)
+
+from ..syntax.ecgp import UNIT_SECONDS
+from ..timestamps import format_timestamp
+from .ingest import Ingesting
+from .reading import Reading
+from .where import identifier
+
+
+class Store(Reading, Ingesting):
+    """The view facade: statements derive views from views (or from ingested data)."""
+
+    def extract(self, view: str, entity_type: str, query_id: str, where=None):
+        """A view of the `entity_type` entities in `query_id` that match `where` (an ECGP);
+        `query_id` was ingested with this `entity_type` (one __queries row per entity)."""
+        if entity_type not in self.fp.types():
+            self.empty_view(view, entity_type)
+            return
+        table = identifier(entity_type)
+        sql = self._translator()
+        condition = f"__queries.query_id = {sql.literal(query_id)}"
+        if where is not None:
+            columns = self.fp.columns(entity_type)
+            condition += f" AND {sql.where(where, entity_type, table, columns) or 'TRUE'}"
+        # one __queries row per entity (see ingest): a join, no duplicates
+        select = (f"SELECT {table}.* FROM __queries INNER JOIN {table} ON "
+                  f"{table}.\"id\" = __queries.sco_id WHERE {condition}")
+        with self.errors(f"cannot select {entity_type} entities"):
+            self._create_view(view, select, entity_type, deps=[entity_type])
+
+    def filter(self, view: str, entity_type: str, input_view: str, where):
+        """A view of the entities of `input_view` that match `where` (an ECGP)."""
+        with self.errors("cannot filter"):
+            select = f"SELECT * FROM ({self.fp._get_view_def(input_view)}) AS tmp"
+            condition = self._translator().where(where, entity_type, "tmp",
+                                                 self.fp.columns(input_view))
+            if condition:
+                select += f" WHERE {condition}"
+            self._create_view(view, select, entity_type, deps=[input_view])
+
+    def copy_view(self, view: str, entity_type: str, source_view: str):
+        """A new view with the same definition (and so the same rows, in the same order)."""
+        with self.errors("cannot copy a variable"):
+            if self.fp._is_sql_view(source_view):
+                select = self.fp._get_view_def(source_view)
+            else:
+                select = f"SELECT * FROM {identifier(source_view)}"
+            self._create_view(view, select, entity_type, deps=[source_view])
+
+    def empty_view(self, view: str, entity_type: str):
+        """A variable with no entities (e.g. a GET that matched nothing)."""
+        with self.errors("cannot create an empty variable"):
+            if entity_type not in self.fp.types():
+                self.fp._create_table(entity_type, {"id": "TEXT UNIQUE"})
+            self._create_view(view, f'SELECT * FROM "{entity_type}" WHERE 1 = 0', entity_type)
+
+    def restrict_to_window(self, view: str, entity_type: str, input_view: str, start, stop):
+        """Entities of `input_view` seen in records with start <= first_observed < stop."""
+        query = Query([
+            Table(input_view),
+            Join("__contains", "id", "=", "target_ref"),
+            Join("observed-data", "source_ref", "=", "id"),
+            Filter([Predicate("first_observed", ">=", iso(start))]),
+            Filter([Predicate("first_observed", "<", iso(stop))]),
+            Projection([Column("*", input_view)]),
+            Unique(),
+        ])
+        with self.errors("cannot apply the time range"):
+            self.fp.assign_query(view, query, sco_type=entity_type)
+
+    # ------------------------------------------------------------ deriving views
+
+    def refine(self, view: str, entity_type: str, input_view: str, sort_by=None,
+               ascending=True, limit=None, offset=None):
+        """A view of `input_view` sorted and/or sliced."""
+        query = Query([Table(input_view)])
+        if sort_by:
+            query.append(Order([(sort_by, Order.ASC if ascending else Order.DESC)]))
+        if limit is not None:
+            query.append(Limit(limit))
+        if offset:
+            query.append(Offset(offset))
+        with self.errors("cannot sort or slice"):
+            self.fp.assign_query(view, query, sco_type=entity_type)
+
+    def transformed(self, view: str, input_view: str, transform: str, entity_type: str):
+        """TIMESTAMPED (adds first_observed), ADDOBSID (adds observation_id) or RECORDS
+        (the observed-data holding the entities) of `input_view`."""
+        if transform == "TIMESTAMPED":
+            query = self.fp.timestamped(input_view, run=False)
+        elif transform == "ADDOBSID":
+            query = self.fp.extract_observeddata_attribute(input_view, "id", run=False)
+        else:
+            query = Query([Table(input_view), Join("__contains", "id", "=", "target_ref"),
+                           Join("observed-data", "source_ref", "=", "id"),
+                           Projection([Column("*", "observed-data")]), Unique()])
+        with self.errors(f"cannot compute {transform}"):
+            self.fp.assign_query(view, query, sco_type=entity_type)
+
+    def update(self, view: str, rows: list):
+        """Write changed or added attributes of a view's entities back (matched by id)."""
+        with self.errors("cannot write attributes back"):
+            self.fp.reassign(view, rows)
+
+    def merge(self, view: str, input_views: list):
+        with self.errors("cannot merge"):
+            self.fp.merge(view, input_views)
+
+    def join(self, view: str, entity_type: str, left: str, left_on: str, right: str,
+             right_type: str, right_on: str):
+        """Entities of `left` whose `left_on` equals some `right` entity's `right_on` (both
+        may be reference paths), with the right one's attributes where the left lacks
+        them (firepit's JOIN; aliased, so a variable may be joined with itself)."""
+        with self.errors("cannot join"):
+            left_columns, right_columns = self.fp.columns(left), self.fp.columns(right)
+            shown = [f"l.{identifier(c)}" if c not in right_columns else
+                     f"COALESCE(l.{identifier(c)}, r.{identifier(c)}) AS {identifier(c)}"
+                     for c in left_columns]
+            shown += [f"r.{identifier(c)}" for c in right_columns if c not in left_columns]
+            sql = self._translator()
+            on = (f"{sql.value(left_on, entity_type, 'l', left_columns)} = "
+                  f"{sql.value(right_on, right_type, 'r', right_columns)}")
+            select = (f"SELECT {', '.join(shown)} FROM {identifier(left)} AS l "
+                      f"INNER JOIN {identifier(right)} AS r ON {on}")
+            self._create_view(view, select, entity_type, deps=[left, right])
+
+    def group(self, view: str, entity_type: str, input_view: str, by: list,
+              aggregations: list):
+        """One row per distinct key (attributes, reference paths or BINs, a bin named
+        `<attribute>_bin`), with (function, attribute, name) aggregations, by key."""
+        with self.errors("cannot read attributes"):
+            columns = self.fp.columns(input_view)
+        sql = self._translator()
+        keys = []
+        for key in by:
+            if isinstance(key, str):
+                keys.append((sql.value(key, entity_type, "g", columns), key))
+            else:
+                value = sql.value(key.attribute, entity_type, "g", columns)
+                keys.append((self._bin(value, key.size, key.unit), f"{key.attribute}_bin"))
+        shown = [f"{expr} AS {identifier(name)}" for expr, name in keys]
+        for func, attribute, name in aggregations:
+            argument = ("*" if attribute == "*"
+                        else sql.value(attribute, entity_type, "g", columns))
+            call = (f"COUNT(DISTINCT {argument})" if func.upper() == "NUNIQUE"
+                    else f"{func.upper()}({argument})")
+            shown.append(f"{call} AS {identifier(name)}")
+        grouping = ", ".join(expr for expr, _ in keys)
+        select = (f"SELECT {', '.join(shown)} FROM {identifier(input_view)} AS g "
+                  f"GROUP BY {grouping} ORDER BY {grouping}")
+        with self.errors("cannot group"):
+            self._create_view(view, select, entity_type, deps=[input_view])
+
+    def _bin(self, value: str, size: int, unit) -> str:
+        """firepit's bins: numbers to multiples of `size`; timestamps to the start of
+        their `size` DAY/HOUR/MINUTE/SECOND interval, as STIX text."""
+        if unit is None:
+            return f"({value}) / {int(size)} * {int(size)}"
+        seconds = int(size) * UNIT_SECONDS[unit]
+        if self.fp.dialect == "postgresql":
+            moment = (f"to_timestamp(FLOOR(EXTRACT(epoch FROM CAST({value} AS timestamptz)) / "
+                      f"{seconds}) * {seconds})")
+            return f"""to_char({moment} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')"""
+        moment = f"datetime(strftime('%s', {value}) / {seconds} * {seconds}, 'unixepoch')"
+        return f"strftime('%Y-%m-%dT%H:%M:%SZ', {moment})"
+
+    def related(self, view: str, entity_type: str, input_view: str, links: list):
+        """Entities of `entity_type` linked to `input_view` by any of `links`.
+
+        A link is (ref_name, direction): direction "out" means the input
+        entity holds the reference (input.ref -> result.id), "in" means the
+        result holds it (result.ref -> input.id).  `_refs` lists live in
+        firepit's `__reflist` table, single `_ref`s are columns.
+        """
+        if entity_type not in self.fp.types():
+            self.empty_view(view, entity_type)
+            return
+        selects = []
+        for ref_name, direction in links:
+            selects.extend(self._link_select(entity_type, input_view, ref_name, direction))
+        if not selects:
+            self.empty_view(view, entity_type)
+            return
+        union = " UNION ".join(selects)
+        with self.errors("cannot find related entities"):
+            self._create_view(view, f'SELECT * FROM "{entity_type}" WHERE "id" IN ({union})',
+                              entity_type, deps=[input_view])
+
+    def _link_select(self, entity_type, input_view, ref_name, direction):
+        if ref_name.endswith("_refs"):
+            if not self._has_table("__reflist"):
+                return []
+            source, target = ("source_ref", "target_ref")
+            if direction == "in":
+                source, target = target, source
+            return [f'SELECT r."{target}" FROM "__reflist" r JOIN "{input_view}" v'
+                    f' ON r."{source}" = v."id" WHERE r."ref_name" = \'{ref_name}\'']
+        if direction == "out":
+            if ref_name not in self.fp.columns(input_view):
+                return []
+            return [f'SELECT v."{ref_name}" FROM "{input_view}" v']
+        if ref_name not in self.type_columns(entity_type):
+            return []
+        return [f'SELECT t."id" FROM "{entity_type}" t JOIN "{input_view}" v'
+                f' ON t."{ref_name}" = v."id"']
+
+
+def iso(moment) -> str:
+    return format_timestamp(moment) if isinstance(moment, datetime) else moment
