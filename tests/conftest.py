@@ -4,7 +4,8 @@
 - ``postgres_url``: a PostgreSQL URL, from ``$KESTREL_TEST_PG_URL`` or a throwaway server
   started for the test session on 127.0.0.1 and stopped at its end.
 - ``store_url``: each test using it runs twice, on a SQLite file and on PostgreSQL
-  (the latter marked ``postgres``; deselect with ``-m "not postgres"``).
+  (the latter marked ``postgres``; deselect with ``-m "not postgres"``);
+  ``module_store_url`` is the same per test module.
 """
 
 import glob
@@ -133,20 +134,31 @@ def own_postgres(dbname: str, prefix: str):
         shutil.rmtree(base, ignore_errors=True)
 
 
-@pytest.fixture(
-    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
-    ids=["sqlite", "postgresql"],
-)
+STORES = dict(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
+              ids=["sqlite", "postgresql"])
+
+
+def _store_location(request, folder):
+    if request.param == "sqlite":
+        return str(folder / "store.db")
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture(**STORES)
 def store_url(request, tmp_path):
     """A firepit store location: a SQLite file path, or the PostgreSQL URL.
 
     PostgreSQL tests share one database; firepit keeps each session id in its own
     schema, so tests stay apart by using unique session ids.
     """
-    if request.param == "sqlite":
-        yield str(tmp_path / "store.db")
-    else:
-        yield request.getfixturevalue("postgres_url")
+    yield _store_location(request, tmp_path)
+
+
+@pytest.fixture(scope="module", **STORES)
+def module_store_url(request, tmp_path_factory):
+    """`store_url` for a module-scoped Session: tests that only read share one per store
+    instead of loading the same data for each test."""
+    return _store_location(request, tmp_path_factory.mktemp("store"))
 
 
 @pytest.fixture(scope="session")

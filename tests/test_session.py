@@ -75,12 +75,3 @@ def test_reopened_store_restores_variables(shared_data, store_url):
         assert session.get_variable_names() == ["procs"]
         assert session.get_variable("procs") == expected
         assert [p["pid"] for p in expected] == sorted((p["pid"] for p in expected), reverse=True)
-
-
-def test_an_empty_result_names_attributes_the_data_lacks(shared_data):
-    with Session() as session:
-        (summary,) = session.execute(
-            f"procs = GET process FROM '{shared_data}/doctored-1k.json' WHERE nme = 'cmd.exe'")
-    assert summary.entities == 0
-    assert 'process has no attribute "nme" in STIX or in the stored data; did you mean ' \
-        '"name"?' in summary.notes

@@ -1,21 +1,24 @@
-"""DISP's page without SORT BY comes from a streamed scan that stops early: the same rows
-in the same order as grouping the whole view, and a total that is exact or says it is
-a lower bound.  Runs on SQLite and PostgreSQL (``store_url``)."""
+"""DISP: a page of the distinct rows of a variable's attributes (ATTR, reference paths,
+WHERE, SORT BY, LIMIT/OFFSET).  Without SORT BY the page comes from a streamed scan that
+stops early: the same rows in the same order as grouping the whole view, and a total that
+is exact or says it is a lower bound.  Runs on SQLite and PostgreSQL (``module_store_url``)."""
 
 import uuid
 
 import pytest
 
 from kestrel.commands import disp as disp_command
+from kestrel.errors import UnknownAttribute
 from kestrel.results import Table
 from kestrel.session import Session
 from kestrel.store import ROW
 
 
-@pytest.fixture
-def session(store_url, shared_data):
-    bundle = shared_data / "doctored-1k.json"
-    with Session(session_id=f"page_{uuid.uuid4().hex[:12]}", store_path=store_url) as session:
+@pytest.fixture(scope="module")
+def session(module_store_url, bundle):
+    """One per store for the module: DISP only reads (this replaces the conftest's)."""
+    with Session(session_id=f"page_{uuid.uuid4().hex[:12]}",
+                 store_path=module_store_url) as session:
         session.execute(f"allp = GET process FROM '{bundle}'\n"
                         "cmds = GET process WHERE name = 'cmd.exe'\n"
                         "sorted = SORT allp BY pid DESC\n"
@@ -104,3 +107,50 @@ def test_all_columns_when_no_attr(session):
     table = disp(session, "DISP cmds LIMIT 1000")
     rows = listed(table)
     assert len(rows) == table.total == len(set(rows))
+
+
+def test_attr_sort_limit_offset(session, cmd):
+    """Distinct (pid, name) rows of cmd.exe by pid descending, the third to fifth."""
+    table = disp(session, "DISP cmds ATTR pid, name SORT BY pid DESC LIMIT 3 OFFSET 2")
+    rows = sorted({(p["pid"], p["name"]) for _, _, p in cmd}, reverse=True)
+    assert listed(table) == rows[2:5]
+    assert table.to_dict()["columns"] == ["pid", "name"]
+    assert table.to_text().splitlines()[-1] == (
+        f"showing rows 3-5 of {len(rows)} (use LIMIT n OFFSET m to see more)")
+
+
+def test_reference_paths_and_where(session, processes):
+    """ATTR through parent_ref; a WHERE narrows what DISP shows; no parent shows None."""
+    table = disp(session, "DISP allp WHERE name = 'WMIC.exe' OR pid = 6164 "
+                          "ATTR pid, parent_ref.name SORT BY pid LIMIT 1000")
+    want = {(p["pid"], r["objects"].get(p.get("parent_ref"), {}).get("name"))
+            for r, p in processes if p["name"] == "WMIC.exe" or p["pid"] == 6164}
+    rows = [(r["pid"], r["parent_ref.name"]) for r in table.to_dict()["rows"]]
+    assert sorted(rows, key=repr) == sorted(want, key=repr) and table.total == len(want)
+    assert [pid for pid, _ in rows] == sorted(pid for pid, _ in want)
+
+
+def test_default_page_is_disp_rows(session, processes):
+    """Without LIMIT a page holds the configured disp_rows rows."""
+    table = disp(session, "DISP allp ATTR pid, created")
+    rows = len({(p["pid"], p.get("created")) for _, p in processes})
+    page = session.config.disp_rows
+    assert rows > page and table.shown == page and table.total == rows
+    assert table.to_text().splitlines()[-1] == (
+        f"showing rows 1-{page} of {rows} (use LIMIT n OFFSET m to see more)")
+
+
+@pytest.mark.parametrize("statement, attribute, reason, close", [
+    ("DISP cmds ATTR pid, nmae", "nmae", "attributes: {listed}", "name"),
+    ("DISP cmds ATTR pid SORT BY pdi", "pdi", "attributes: {listed}", "pid"),
+    ("DISP cmds ATTR parent_ref.nmae", "parent_ref.nmae",
+     "parent_ref refers to process, whose attributes are: {listed}", "name"),
+])
+def test_unknown_attribute_suggests_one(session, process_attributes, statement, attribute,
+                                        reason, close):
+    with pytest.raises(UnknownAttribute) as caught:
+        session.execute(statement)
+    listed_attributes = ", ".join(process_attributes)
+    assert caught.value.message == (f'"{attribute}" is not an attribute of cmds '
+                                    f'({reason.format(listed=listed_attributes)})')
+    assert caught.value.hint == f'did you mean "{close}"?'
