@@ -9,6 +9,8 @@ terminals that fit.  Keywords are read from those terminals' patterns; names
     variable_names() -> list[str]        variable_type(name) -> str | None
     entity_types() -> list[str]          attributes_of(entity_type) -> list[str]
     data_source_uris() -> list[str]      analytics_names() -> list[str]
+
+Matches are whole words for the range cursor_start..cursor_end, never suffixes.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from lark import Token, Tree
 from lark.exceptions import UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from .syntax.parser import PARSER
+from .timestamps import parse_timestamp
 
 
 @dataclass
@@ -37,9 +40,18 @@ class Completion:
 # The word being typed: names, attribute paths (a.b, refs[*].x, ipv4-addr:value), URIs, paths.
 _PARTIAL = re.compile(r"(?:[A-Za-z0-9_.\-:/~*?]|\[\*\])*\Z")
 _STRINGS = re.compile(r"""[rRtT]?('(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*")""")
+# A quoted time being typed (START t'2021-05): the word starts at its quote.
+_QUOTED_TIME = re.compile(r"""(?<![A-Za-z0-9_'"])[tT]?['"][0-9:.TZ\-]*\Z""")
 _KEYWORD_END = "(?![A-Za-z0-9_])"
 _LITERALS = {"TRUE": "true", "FALSE": "false", "NULL": "null"}
 _TERMINAL_KIND = {"RELATION": "relation", "AGG_FUNC": "function", "TRANSFORM": "function"}
+# Punctuation offered where the grammar takes nothing else: after the word typed, or
+# stripped, alone.
+_PUNCTUATION = {"EQUAL": " = ", "COMMA": ", "}
+# Names a finished word may be: `procs|` -> `procs = `, JOIN's `pid|` -> `pid, `.
+_NAME_KIND = {"VARIABLE": "variable", "ATTRIBUTE": "attribute"}
+# What a START/STOP time typed in part is filled with: 2021-05 -> 2021-05-01T00:00:00.000Z.
+_TIME_TEMPLATE = "0000-01-01T00:00:00.000Z"
 _MAX_PATHS = 500
 # Clauses a statement takes at most once.
 _ONCE = {"_FROM", "_WHERE", "_ATTR", "_SORT_BY", "_LIMIT", "_OFFSET", "_START", "_LAST"}
@@ -51,17 +63,22 @@ def complete(code: str, cursor_pos: int | None, context) -> Completion:
     partial = _PARTIAL.search(code, 0, cursor_pos).group(0)
     start = cursor_pos - len(partial)
     empty = Completion([], start, cursor_pos, [])
-    line_before = code[:start].rpartition("\n")[2]
-    outside_strings = _STRINGS.sub("", line_before)
-    if "#" in outside_strings or "'" in outside_strings or '"' in outside_strings:
-        return empty  # in a comment or an unfinished string
+    quoted = _QUOTED_TIME.search(code, 0, cursor_pos)
+    if quoted and _in_text(code[:quoted.start()]):
+        quoted = None  # the quote closes a string
+    if quoted:
+        partial, start = quoted.group(0), quoted.start()
+    if _in_text(code[:start]):
+        return empty
     parsed = _parse_prefix(code[:start])
     if parsed is None:
         return empty
     here = _Here(context, partial, *parsed)
-    at_line_start = not line_before.strip()
-    producers = {}
-    for name in sorted(here.parser.accepts()):
+    if quoted and "TIMESTAMP" not in here.accepts:
+        return empty  # in a string, not a time
+    at_line_start = not code[:start].rpartition("\n")[2].strip()
+    allowed = []
+    for name in sorted(here.accepts):
         if name == "$END":
             continue
         if _starts_statement(here.parser, name):
@@ -69,13 +86,17 @@ def complete(code: str, cursor_pos: int | None, context) -> Completion:
                 continue  # a new statement starts on a new line
         elif name in _ONCE and any(t.type == name for t in here.statement):
             continue  # a clause given already
-        producer = _PRODUCERS.get(name, _keywords)
-        producers.setdefault(producer, []).append(name)
+        allowed.append(name)
+    producers = {}
+    for name in allowed:
+        producers.setdefault(_PRODUCERS.get(name, _keywords), []).append(name)
     found = {}
     for producer, names in producers.items():
         for text, kind in producer(here, names):
             if text.lower().startswith(partial.lower()):
                 found.setdefault(text, kind)
+    if partial and all(text.lower() == partial.lower() for text in found):
+        found = _finished(here, allowed) or found  # nothing longer fits: a finished word?
     matches = sorted(found, key=lambda m: (m.lower(), m))
     return Completion(matches, start, cursor_pos, [found[m] for m in matches])
 
@@ -100,6 +121,12 @@ def is_complete(code: str) -> str:
 # ------------------------------------------------------------------ parsing the prefix
 
 
+def _in_text(before: str) -> bool:
+    """Does the text end inside a comment or an unfinished string (of its last line)?"""
+    outside_strings = _STRINGS.sub("", before.rpartition("\n")[2])
+    return "#" in outside_strings or "'" in outside_strings or '"' in outside_strings
+
+
 @dataclass
 class _Here:
     """Where the cursor is: the parser after the prefix and the current statement's tokens."""
@@ -109,6 +136,10 @@ class _Here:
     parser: object
     statement: list
     previous: str | None  # type of the last token before the partial word
+    accepts: set = field(init=False)
+
+    def __post_init__(self):
+        self.accepts = self.parser.accepts()
 
 
 def _parse_prefix(text):
@@ -142,6 +173,30 @@ def _statement_tokens(parser, tokens) -> list:
         return []
     start = next((i for i, token in enumerate(tokens) if token is first), len(tokens))
     return tokens[start:]
+
+
+def _finished(here, allowed) -> dict:
+    """The word typed taken as a finished name, with the punctuation the grammar then
+    requires: `procs|` at a statement's start -> `procs = `, `JOIN a, b BY pid|` ->
+    `pid, `.  Empty when the name may be followed by anything else."""
+    for name in allowed:
+        if name not in _NAME_KIND or not _terminal_regex(name).fullmatch(here.partial):
+            continue
+        probe = here.parser.copy()
+        try:
+            probe.feed_token(Token(name, here.partial))
+        except UnexpectedInput:
+            continue
+        then = probe.accepts()
+        if len(then) == 1 and then <= _PUNCTUATION.keys():
+            (follow,) = then
+            return {here.partial + _PUNCTUATION[follow]: _NAME_KIND[name]}
+    return {}
+
+
+@functools.lru_cache(maxsize=None)
+def _terminal_regex(terminal: str):
+    return re.compile(PARSER.get_terminal(terminal).pattern.to_regexp())
 
 
 def _starts_statement(parser, terminal) -> bool:
@@ -186,6 +241,33 @@ def _keywords(here, names):
             continue
         for word in keyword_words(name):
             yield word, _TERMINAL_KIND.get(name, "keyword")
+
+
+def _punctuation(here, names):
+    """`=` or `,` only where the grammar takes nothing else (after `procs ` at a
+    statement's start, between JOIN's variables or keys): elsewhere words say more."""
+    if len(here.accepts) == 1:
+        for name in names:
+            yield _PUNCTUATION[name].strip(), "punctuation"
+
+
+def _timestamps(here, names):
+    """A START/STOP time completed from what is typed, with the rest of
+    0000-01-01T00:00:00.000Z (`2021-05` -> `2021-05-01T00:00:00.000Z`), quoted as
+    typed (`t'2021` -> `t'2021-01-01T00:00:00.000Z'`); nothing until a digit is typed."""
+    opening = re.match(r"[tT]?['\"]|", here.partial).group(0)
+    typed = here.partial[len(opening):]
+    if not typed:
+        return
+    for text in (typed, typed + _TIME_TEMPLATE[len(typed):], typed + "Z"):
+        candidate = opening + text + opening[-1:]
+        if _terminal_regex("TIMESTAMP").fullmatch(candidate):
+            try:
+                parse_timestamp(text)
+            except ValueError:
+                continue  # a month 13, a 31st of February
+            yield candidate, "timestamp"
+            return
 
 
 def _variables(here, names):
@@ -264,6 +346,9 @@ _PRODUCERS = {
     "VAR_ATTR": _variable_attributes,
     "URI": _locations,
     "PATH": _locations,
+    "TIMESTAMP": _timestamps,
+    "EQUAL": _punctuation,
+    "COMMA": _punctuation,
 }
 
 
@@ -310,6 +395,7 @@ KEYWORD_SYNTAX = {
     "DISP": "DISP <var> [WHERE <pattern>] [ATTR <attribute>, ...] [SORT BY <attribute> [ASC|DESC]] "
             "[LIMIT <n>] [OFFSET <n>]",
     "INFO": "INFO <var>",
+    "DESCRIBE": "DESCRIBE <var>.<attribute>: statistics of one attribute",
     "EXPLAIN": "EXPLAIN <var>",
     "FROM": "GET <entity-type> FROM <uri | path | var>",
     "WHERE": "... WHERE <attribute> <operator> <value> [AND | OR ...]",
@@ -327,7 +413,8 @@ KEYWORD_SYNTAX = {
     "ON": "APPLY <python://name> ON <var>, ...",
     "AND": "<comparison> AND <comparison>",
     "OR": "<comparison> OR <comparison>",
-    "NOT": "<attribute> NOT <operator> <value>",
+    "NOT": "<attribute> NOT <operator> <value> | <attribute> IS NOT NULL",
+    "IS": "<attribute> IS [NOT] NULL",
     "IN": "<attribute> IN (<value>, ...)",
     "LIKE": "<attribute> LIKE '<pattern with % and _>'",
     "MATCHES": "<attribute> MATCHES '<regular expression>'",

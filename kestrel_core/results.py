@@ -201,3 +201,44 @@ class Syntax(Result):
 
     def to_dict(self):
         return {"kind": "syntax", "keyword": self.keyword, "syntax": self.syntax}
+
+
+@dataclass
+class Description(Result):
+    """DESCRIBE var.attr: statistics of one attribute (v1's keys: count, unique, top,
+    freq; mean, min, max for numbers) and its most frequent values."""
+
+    variable: str
+    attribute: str
+    stats: dict
+    top_values: list = field(default_factory=list)  # (value, occurrences), most first
+
+    @property
+    def title(self) -> str:
+        return f"DESCRIBE {self.variable}.{self.attribute}"
+
+    def to_text(self):
+        lines = [self.title] + [f"  {key:<7} {_cell(value)}" for key, value in self.stats.items()]
+        if self.top_values:
+            lines.append("  top values (entities):")
+            lines += [f"  {count:>9}  {value}" for value, count in self.top_values]
+        return "\n".join(lines)
+
+    def to_html(self):
+        stats = pd.DataFrame({"statistic": list(self.stats),
+                              "value": [_cell(v) for v in self.stats.values()]}, dtype=object)
+        markup = stats.to_html(index=False, header=False, classes="kestrel-table", border=0)
+        if self.top_values:
+            top = pd.DataFrame(self.top_values, columns=["top values", "entities"], dtype=object)
+            markup += top.to_html(index=False, classes="kestrel-table", border=0)
+        return f"<p><b>{html.escape(self.title)}</b></p>{markup}"
+
+    def to_dict(self):
+        return {"kind": "describe", "variable": self.variable, "attribute": self.attribute,
+                "data": dict(self.stats),
+                "top_values": [list(pair) for pair in self.top_values]}
+
+
+def _cell(value):
+    """A statistic as a table shows it (a mean with at most 6 decimals)."""
+    return round(value, 6) if isinstance(value, float) else value

@@ -62,7 +62,10 @@ class Session(AbstractContextManager):
 
     def _open(self, runtime_dir, store_path, debug_mode):
         self.debug_mode = debug_mode
-        self.runtime_directory_is_owned_by_upper_layer = runtime_dir is not None
+        # the caller's when it existed before (seed 000: created and passed in); a new one
+        # the session makes is the session's, removed on close like a temporary one
+        self.runtime_directory_is_owned_by_upper_layer = (
+            runtime_dir is not None and os.path.isdir(runtime_dir))
         self.config = load_config()
         self.runtime_directory = runtime.prepare(runtime_dir, self.session_id, debug_mode)
         if runtime.holds(self.runtime_directory, store_path):

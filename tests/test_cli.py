@@ -1,5 +1,6 @@
 """`kestrel FILE` as a user runs it: a real subprocess (`python -m kestrel`) on temp huntflows."""
 
+import json
 import os
 import re
 import uuid
@@ -37,6 +38,22 @@ def test_success_prints_summaries_and_tables(tmp_path, shared_data, cmd_pids):
     assert rows == [["cmd.exe", str(pid)] for pid in cmd_pids[:3]], out
     assert f"showing rows 1-3 of {len(cmd_pids)}" in out
     assert "Traceback" not in proc.stderr
+
+
+def test_describe_prints_the_statistics(tmp_path, shared_data, cmd_pids):
+    """count is of values (one per entity: 14 cmd.exe processes), unique of distinct ones."""
+    bundle = json.loads((shared_data / "doctored-1k.json").read_text())
+    entities = [o for r in bundle["objects"] if r["type"] == "observed-data"
+                for o in r["objects"].values()
+                if o["type"] == "process" and o.get("name") == "cmd.exe"]
+    hf = tmp_path / "describe.hf"
+    hf.write_text(_huntflow(shared_data) + "DESCRIBE procs.pid\n")
+    proc = run_cli(hf)
+    assert proc.returncode == 0, proc.stderr
+    block = proc.stdout.split("DESCRIBE procs.pid\n", 1)[1].splitlines()
+    stats = dict(line.split(None, 1) for line in block[:7])
+    assert (stats["count"], stats["unique"]) == (str(len(entities)), str(len(cmd_pids)))
+    assert (stats["min"], stats["max"]) == (str(min(cmd_pids)), str(max(cmd_pids)))
 
 
 def test_syntax_error_exit_1_with_caret(tmp_path):

@@ -1,7 +1,7 @@
 """kestrel.completion against the cases in tests/kernel/complete.toml, with a fixed symbol table.
 
 The same cases (those marked kernel = true) run through a real kernel in
-tests/kernel/test_kernel.py.
+tests/kernel/test_kernel_complete.py.
 """
 
 import pathlib
@@ -14,16 +14,18 @@ except ModuleNotFoundError:  # Python 3.10
 import pytest
 
 from kestrel.completion import KEYWORD_SYNTAX, complete, is_complete, keyword_words, word_at
+from kestrel.session import Session
 from kestrel.syntax.parser import PARSER
 
 CASES = tomllib.loads((pathlib.Path(__file__).parent / "kernel" / "complete.toml").read_text())
 
 
 class FixedSymbols:
-    """A test double for the Session's symbol table: fixed answers from [context]."""
+    """A test double for the Session's symbol table: fixed answers from [context],
+    plus a case's own `variables`."""
 
-    def __init__(self, context):
-        self.context = context
+    def __init__(self, context, variables=None):
+        self.context = dict(context, variables={**context["variables"], **(variables or {})})
 
     def variable_names(self):
         return sorted(self.context["variables"])
@@ -78,7 +80,7 @@ def test_complete(case, path_dir):
         return s.replace("{dir}", path_dir)
 
     code, cursor = split_cursor(fill(case["text"]))
-    found = complete(code, cursor, FixedSymbols(CASES["context"]))
+    found = complete(code, cursor, FixedSymbols(CASES["context"], case.get("variables")))
     assert found.cursor_end == cursor
     assert len(found.types) == len(found.matches)
     check_completion(case, found, fill)
@@ -105,6 +107,15 @@ def test_no_terminal_names_ever():
                 assert match not in terminals - {"NOT", "IN", "LIKE", "MATCHES", "ISSUBSET",
                                                   "ISSUPERSET"}, (code[:cursor], match)
                 assert not match.startswith("_") and "ANON" not in match, (code[:cursor], match)
+
+
+def test_anonymous_result_is_the_variable_underscore(shared_data):
+    """A statement without `name =` leaves its result in `_`, which completes as a variable."""
+    bundle = shared_data / "doctored-1k.json"
+    with Session() as session:
+        session.execute(f"GET process FROM file://{bundle} WHERE name = 'svchost.exe'")
+        assert "_" in session.complete("DISP ").matches
+        assert "_.pid" in session.complete("x = GET process WHERE pid = _.").matches
 
 
 def keyword_terminals():

@@ -23,9 +23,19 @@ def test_runtime_directory_is_temporary_and_removed(shared_data):
 
 
 def test_runtime_directory_of_the_caller_is_kept(tmp_path):
+    (tmp_path / "rt").mkdir()
     with Session(runtime_dir=str(tmp_path / "rt")) as session:
         assert session.runtime_directory_is_owned_by_upper_layer
     assert (tmp_path / "rt").is_dir()
+
+
+def test_runtime_directory_the_session_creates_is_removed(tmp_path):
+    """Seed 000: the upper layer owns a runtime_dir it created and passed in; one that
+    does not exist yet is made by the session, which removes it on close (Kestrel v1)."""
+    with Session(runtime_dir=str(tmp_path / "new")) as session:
+        assert not session.runtime_directory_is_owned_by_upper_layer
+        assert (tmp_path / "new" / "session.log").exists()
+    assert not (tmp_path / "new").exists()
 
 
 def test_debug_mode_keeps_directory(tmp_path):

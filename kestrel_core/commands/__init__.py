@@ -9,7 +9,7 @@ it succeeds.
 from __future__ import annotations
 
 from ..syntax import ast
-from . import apply, disp, find, get, group, info, join, new, save, sort, transform
+from . import apply, describe, disp, find, get, group, info, join, new, save, sort, transform
 
 HANDLERS = {
     ast.Get: get.run,
@@ -26,4 +26,5 @@ HANDLERS = {
     ast.Assign: transform.run_assign,
     ast.Info: info.run_info,
     ast.Explain: info.run_explain,
+    ast.Describe: describe.run,
 }

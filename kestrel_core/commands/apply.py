@@ -42,7 +42,7 @@ def run(resolved, ctx):
         _huntflow=lambda: huntflow_steps(ctx.store, ctx.symtable),
     )
     try:
-        result = ctx.analytics.run(stmt.uri, frames, dict(stmt.arguments), context)
+        result = ctx.analytics.run(stmt.uri, frames, dict(resolved.arguments), context)
         displays = _displays(stmt.uri, result.display)
         writes = _checked_writes(stmt.uri, ctx, variables, frames, result.updated or {})
     except AnalyticsError as err:

@@ -1,4 +1,5 @@
-"""FIND: entities related to a variable's entities through STIX references.
+"""FIND: entities related to a variable's entities through STIX references, or (LINKED)
+held by the same records.
 
 The check stage resolved which references carry the relation (`resolved.links`).
 Before joining in the store, FIND asks the variable's data source for the records of
@@ -8,13 +9,14 @@ its entities (prefetch): a hunt then sees relations its GET did not bring in.
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 
 from ..errors import DataSourceError, StoreError
 from ..sources import Query
 from ..stix import ADDRESSES
 from ..syntax import ast
-from ..timestamps import parse_timestamp
+from ..timestamps import parse_timestamp, window_datetimes
 from .base import Outcome
 from .narrow import narrow
 
@@ -27,10 +29,15 @@ def run(resolved, ctx):
     if prefetching:
         native = _prefetch(resolved, ctx, source_var)
     related = ctx.new_view(stmt.output)
-    ctx.store.related(related, stmt.entity_type, source_var.view, resolved.links)
+    # LINKED's time range is the shared record's; a reference has no record, so for other
+    # relations it keeps the found entities seen in a record within it (narrow)
+    linked = any(direction == "record" for _, direction in resolved.links)
+    ctx.store.related(related, stmt.entity_type, source_var.view, resolved.links,
+                      window_datetimes(selection.window) if linked else None)
     if prefetching and stmt.entity_type in VALUE_IDENTIFIED:
         native += _prefetch_records_of(resolved, ctx, source_var, related)
-    view = narrow(ctx, stmt.output, related, stmt.entity_type, selection)
+    view = narrow(ctx, stmt.output, related, stmt.entity_type,
+                  replace(selection, window=None) if linked else selection)
     return Outcome(ctx.make_variable(resolved, view, stmt.entity_type, source=source_var.source,
                                      native_queries=tuple(native)))
 
@@ -141,9 +148,21 @@ def _fetch(stmt, ctx, source_var, wheres, window):
             if getattr(err, "code", None) in ("mapping_error", "not_implemented"):
                 return native + [f"prefetch skipped: {err.message}"]  # the source can't say it
             raise err.at(stmt.span, ctx.source_text)
-        ctx.store.ingest(f"prefetch-{uuid.uuid4().hex}", result.bundles)
+        ctx.store.ingest(f"prefetch-{uuid.uuid4().hex}", _new_records(ctx, result.bundles))
         native.extend("prefetch: " + q for q in result.native_queries)
     return native
+
+
+def _new_records(ctx, bundles):
+    """The bundles less the records the store holds already (a GET brought them): stored
+    again, a record's entities that firepit identifies per record (processes without
+    x_unique_id) would be copied, and LINKED would find the copies in the record."""
+    for bundle in bundles:
+        objects = bundle.get("objects", ())
+        known = ctx.store.stored_records(
+            [o.get("id") for o in objects if o.get("type") == "observed-data"])
+        yield {**bundle, "objects": [o for o in objects if o.get("type") != "observed-data"
+                                     or o.get("id") not in known]} if known else bundle
 
 
 def _identity_queries(resolved, ctx, source_var, batch):

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import copy
+import gzip
+import io
 import json
 import math
+import zlib
 from pathlib import Path
 
 import pandas as pd
 
 from ..errors import DataSourceError, InvalidArgument
+from ..sources import local_path
 from ..stix import entity_type_error
 from ..store.validation import check_data, check_type_name, check_type_names
 from .base import Outcome
@@ -47,33 +51,48 @@ def run_new(resolved, ctx):
     return create(ctx, resolved, stmt.data, stmt.entity_type, None)
 
 
+def file_format(name: str) -> tuple:
+    """(format, gzipped) by a file's name: ("csv", True) for procs.csv.gz."""
+    gzipped = name.lower().endswith(".gz")
+    return Path(name[:-3] if gzipped else name).suffix.lower()[1:], gzipped
+
+
+LOADED = ("csv", "parquet", "pq", "json", "jsonl")
+GZIP_MAGIC = b"\x1f\x8b"
+
+
 def read_rows(path: str) -> list:
-    """Rows of a CSV, Parquet or JSON file as dicts (empty cells dropped)."""
-    file = Path(path).expanduser()
+    """Rows of a CSV, Parquet, JSON or JSON-lines file, gzipped or not, as dicts (empty
+    cells dropped)."""
+    file = Path(local_path(path))
     if not file.is_file():
         raise DataSourceError(f"no file at {path}")
-    suffix = file.suffix.lower()
+    kind, _ = file_format(file.name)
+    if kind not in LOADED:
+        raise DataSourceError(f"cannot LOAD {path}: use .csv, .parquet or .json "
+                              "(or .csv.gz, .parquet.gz, .json.gz)")
     try:
-        if suffix == ".csv":
-            frame = pd.read_csv(file)
-        elif suffix in (".parquet", ".pq"):
-            frame = pd.read_parquet(file)
-        elif suffix in (".json", ".jsonl"):
-            data = _read_json(file)
+        content = file.read_bytes()
+        # by content, not name: v1 named plain Parquet files .parquet.gz
+        if content[:2] == GZIP_MAGIC:
+            content = gzip.decompress(content)
+        if kind in ("json", "jsonl"):
+            data = _json_objects(content.decode("utf-8"), kind == "jsonl")
             if data and all(isinstance(x, str) for x in data):
                 return data
             frame = pd.DataFrame(data)
+        elif kind == "csv":
+            frame = pd.read_csv(io.BytesIO(content))
         else:
-            raise DataSourceError(f"cannot LOAD {path}: use .csv, .parquet or .json")
-    except (ValueError, OSError, UnicodeDecodeError) as err:
+            frame = pd.read_parquet(io.BytesIO(content))
+    except (ValueError, OSError, EOFError, zlib.error) as err:
         raise DataSourceError(f"cannot read {path}: {err}") from None
     return [{k: _plain(v) for k, v in row.items() if not _missing(v)}
             for row in frame.to_dict(orient="records")]
 
 
-def _read_json(file):
-    text = file.read_text(encoding="utf-8")
-    if file.suffix.lower() == ".jsonl":
+def _json_objects(text, lines):
+    if lines:
         return [json.loads(line) for line in text.splitlines() if line.strip()]
     data = json.loads(text)
     if isinstance(data, dict):

@@ -1,7 +1,8 @@
-"""SAVE: a variable's entities to CSV, Parquet or JSON."""
+"""SAVE: a variable's entities to CSV, Parquet or JSON, gzipped when the name ends .gz."""
 
 from __future__ import annotations
 
+import gzip
 import os
 from pathlib import Path
 
@@ -9,32 +10,36 @@ import pandas as pd
 
 from ..errors import DataSourceError
 from ..results import Text
+from ..sources import local_path
 from .base import Outcome
+from .new import file_format
 
 WRITERS = {
-    ".csv": lambda frame, path: frame.to_csv(path, index=False),
-    ".parquet": lambda frame, path: frame.to_parquet(path, index=False),
-    ".json": lambda frame, path: frame.to_json(path, orient="records", indent=1),
+    "csv": lambda frame: frame.to_csv(index=False).encode("utf-8"),
+    "parquet": lambda frame: frame.to_parquet(index=False),
+    "json": lambda frame: frame.to_json(orient="records", indent=1).encode("utf-8"),
 }
 
 
 def run(resolved, ctx):
     stmt = resolved.stmt
     variable = resolved.var(stmt.input)
-    path = Path(stmt.path).expanduser()
-    writer = WRITERS.get(path.suffix.lower())
+    path = Path(local_path(stmt.path))
+    kind, gzipped = file_format(path.name)
+    writer = WRITERS.get(kind)
     if writer is None:
-        raise ctx.error(DataSourceError, f"cannot SAVE to {stmt.path}: use "
-                        + ", ".join(sorted(WRITERS)), stmt)
+        raise ctx.error(DataSourceError, f"cannot SAVE to {stmt.path}: use .csv, .json or "
+                        ".parquet (or .csv.gz, .json.gz, .parquet.gz)", stmt)
     folder = path.parent
     if not folder.is_dir():
         problem = "is not a directory" if folder.exists() else "does not exist"
         raise ctx.error(DataSourceError, f"cannot write {stmt.path}: {folder} {problem}", stmt)
     frame = pd.DataFrame(ctx.store.rows(variable.view))
+    content = writer(frame)
     # written beside, then renamed over: a failed write (a full disk) leaves an old file whole
     partial = folder / f".{path.name}.{os.getpid()}.partial"
     try:
-        writer(frame, partial)
+        partial.write_bytes(gzip.compress(content) if gzipped else content)
         os.replace(partial, path)
     except OSError as err:
         partial.unlink(missing_ok=True)

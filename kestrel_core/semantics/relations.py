@@ -1,5 +1,6 @@
 """FIND's relations: which STIX references carry `created`, `accepted`, `contained`,
-`loaded`, `owned` and `linked` between two entity types, and which side holds them.
+`loaded` and `owned` between two entity types, and which side holds them; `linked`
+holds between entities of any types that one record (observation) holds.
 
 `FIND R rel V` asks for R entities that stand in `rel` to V's entities (R rel V);
 `FIND R rel BY V` for those that V's entities stand in `rel` to (V rel R).
@@ -27,19 +28,23 @@ RELATIONS = {
     ("user-account", "owned", "email-addr"): [("belongs_to_ref", "y")],
     ("autonomous-system", "owned", "ipv4-addr"): [("belongs_to_refs", "y")],
     ("autonomous-system", "owned", "ipv6-addr"): [("belongs_to_refs", "y")],
-    ("domain-name", "linked", "ipv4-addr"): [("resolves_to_refs", "x")],
-    ("domain-name", "linked", "ipv6-addr"): [("resolves_to_refs", "x")],
     **{(a, "created", "network-traffic"): [("src_ref", "y")] for a in ADDRESSES},
     **{(a, "accepted", "network-traffic"): [("dst_ref", "y")] for a in ADDRESSES},
 }
 
+# LINKED's one link, as v1 has it: the entities share a record, whatever their types and
+# references. A STIX 2.0 record's references (declared ones and custom ones such as
+# x-oca-event's process_ref) point inside it, so every related pair is also a linked one.
+SAME_RECORD = (None, "record")
+
 
 def links_for(result_type, relation, input_type, reversed_):
-    """[(reference, direction)]: "in" = the result holds the reference, "out" = the input does."""
+    """[(reference, direction)]: "in" = the result holds the reference, "out" = the input
+    does; LINKED gives [SAME_RECORD]."""
+    if relation == "linked":
+        return [SAME_RECORD]
     x, y = (input_type, result_type) if reversed_ else (result_type, input_type)
     result_is_x = not reversed_
-    if relation == "linked":
-        return _generic_links(result_type, input_type)
     links = []
     for ref, holder in RELATIONS.get((x, relation, y), []):
         result_holds = (holder == "x") == result_is_x
@@ -47,21 +52,10 @@ def links_for(result_type, relation, input_type, reversed_):
     return links
 
 
-def _generic_links(result_type, input_type):
-    """LINKED: every declared relation between the two types, either way round."""
-    links = []
-    for (x, _, y), refs in RELATIONS.items():
-        for ref, holder in refs:
-            if (x, y) == (result_type, input_type):
-                links.append((ref, "in" if holder == "x" else "out"))
-            if (x, y) == (input_type, result_type):
-                links.append((ref, "out" if holder == "x" else "in"))
-    return list(dict.fromkeys(links))
-
-
 def relations_between(result_type, input_type):
-    """Relation phrases that make sense for the pair (for error messages and completion)."""
-    phrases = set()
+    """Relation phrases that make sense for the pair (for error messages and completion):
+    LINKED always."""
+    phrases = {"LINKED"}
     for (x, relation, y) in RELATIONS:
         if (x, y) == (result_type, input_type):
             phrases.add(relation.upper())

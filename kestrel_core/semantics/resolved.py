@@ -45,7 +45,9 @@ class Resolved:
     entity_type: Optional[str] = None     # of the entities it reads or makes
     selection: Selection = Selection()
     references: tuple = ()                # variables whose values its WHERE used
-    links: tuple = ()                     # FIND: (reference, "in" | "out") pairs
+    links: tuple = ()                     # FIND: (reference, "in" | "out") pairs, or
+                                          # (None, "record") for LINKED (same record)
+    arguments: tuple = ()                 # APPLY: (name, value) with `var.attr` resolved
 
     def var(self, name: str) -> Variable:
         return self.variables[name]

@@ -93,10 +93,31 @@ class Checker:
                                          self.config, self.now)
         return Selection(resolved, window, **slicing)
 
-    def resolved(self, variables, **facts) -> Resolved:
+    def resolved(self, variables, references=(), **facts) -> Resolved:
         references = tuple(dict.fromkeys(
-            ref.variable for ref in ast.var_attrs(statement_where(self.stmt))))
+            [ref.variable for ref in ast.var_attrs(statement_where(self.stmt))]
+            + list(references)))
         return Resolved(self.stmt, variables, references=references, **facts)
+
+    def argument(self, value, references: list):
+        """An APPLY argument's value: `var.attr` of a variable gives the attribute's
+        distinct values (a list, as a tuple like every list; its name goes to
+        `references`), any other word is text; lists are flattened."""
+        if isinstance(value, tuple):
+            flat = []
+            for item in value:
+                resolved = self.argument(item, references)
+                flat.extend(resolved if isinstance(resolved, tuple) else [resolved])
+            return tuple(flat)
+        if not isinstance(value, ast.VarAttr):
+            return value
+        variable = self.symtable.get(value.variable)
+        if variable is None:
+            return f"{value.variable}.{value.attribute}"  # a word such as example.com
+        self.attribute(value.attribute, self.catalog.columns(variable.view), value.variable,
+                       variable.entity_type, value.span)
+        references.append(value.variable)
+        return tuple(dict.fromkeys(self.catalog.values(variable.view, value.attribute)))
 
 
 # ------------------------------------------------------------------ statements
@@ -126,9 +147,8 @@ def find(check, stmt, variables):
         raise check.fail(UnsupportedRelation(
             f"no relation {stmt.relation.upper()}{by} from {source.entity_type} "
             f"({stmt.input}) to {stmt.entity_type}",
-            hint=("possible: " + ", ".join(f"FIND {stmt.entity_type} {p} {stmt.input}"
-                                            for p in possible)) if possible else
-            "these entity types are not related by STIX references"))
+            hint="possible: " + ", ".join(f"FIND {stmt.entity_type} {p} {stmt.input}"
+                                           for p in possible)))
     selection = check.selection(variables, stmt.where, stmt.timerange, limit=stmt.limit)
     return check.resolved(variables, entity_type=stmt.entity_type, selection=selection,
                           links=tuple(links))
@@ -201,20 +221,35 @@ def merge(check, stmt, variables):
     return check.resolved(variables, entity_type=types.pop())
 
 
+def describe(check, stmt, variables):
+    source = variables[stmt.input]
+    check.attribute(stmt.attribute, check.catalog.columns(source.view), stmt.input,
+                    source.entity_type)
+    return check.resolved(variables, entity_type=source.entity_type)
+
+
 def new(check, stmt, variables):
     """NEW and LOAD: the entity type comes with the data; NEW and LOAD check it."""
     return check.resolved(variables, entity_type=stmt.entity_type)
 
 
+def apply(check, stmt, variables):
+    references = []
+    arguments = tuple((name, check.argument(value, references))
+                      for name, value in stmt.arguments)
+    return check.resolved(variables, references=references, arguments=arguments)
+
+
 def reading(check, stmt, variables):
-    """SAVE, APPLY, INFO, EXPLAIN: the variables they read exist."""
+    """SAVE, INFO, EXPLAIN: the variables they read exist."""
     return check.resolved(variables)
 
 
 CHECKS = {
     ast.Get: get, ast.Find: find, ast.Assign: assign, ast.Disp: disp, ast.Sort: sort,
     ast.Group: group, ast.Join: join, ast.Merge: merge, ast.New: new, ast.Load: new,
-    ast.Save: reading, ast.Apply: reading, ast.Info: reading, ast.Explain: reading,
+    ast.Save: reading, ast.Apply: apply, ast.Info: reading, ast.Explain: reading,
+    ast.Describe: describe,
 }
 
 

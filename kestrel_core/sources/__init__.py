@@ -4,16 +4,35 @@ A source answers `query(uri, Query, progress)` (base.py) with STIX bundles to st
 and the native queries it ran (for EXPLAIN); `progress(text)` reports how a long
 query is going (pages, rows so far).  file://, http(s):// and bare paths are STIX
 bundles; stixshifter:// runs stix-shifter connectors.
+
+A FROM may name several sources, comma-joined: each entry with a scheme starts a
+part for its source, an entry without one continues the part before it (as in v1,
+stixshifter://edr,siem is two profiles and file:///a.json,/b.json two files), and
+the parts' records are stored together.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Optional
+
 from ..errors import DataSourceError
+from ..redaction import redact
 from .base import Query, QueryResult
-from .bundle import BundleSource
+from .bundle import SCHEME, BundleSource, entries, local_path
 from .stixshifter import StixShifterSource
 
-__all__ = ["DataSourceManager", "Query", "QueryResult"]
+__all__ = ["DataSourceManager", "Query", "QueryResult", "local_path"]
+
+
+@dataclass(frozen=True)
+class Together:
+    """What FIND asks of a FROM naming several sources: the narrowest of their prefetch
+    settings, so a prefetch suits every part (a bundle's 1,000,000 values per query
+    would overwhelm a SIEM)."""
+
+    prefetch_batch: Optional[int]
+    prefetch_identities: dict
 
 
 class DataSourceManager:
@@ -28,21 +47,68 @@ class DataSourceManager:
         self.used = []
 
     def source_for(self, uri: str):
-        scheme = uri.split("://", 1)[0].lower() if "://" in uri else ""
-        if scheme not in self.schemes:
+        sources = [self._source(part) for part in _parts(uri)]
+        if len(sources) == 1:
+            return sources[0]
+        batches = [getattr(s, "prefetch_batch", None) for s in sources]
+        return Together(min((b for b in batches if b), default=None), _narrowest(sources))
+
+    def _source(self, part: str):
+        scheme = SCHEME.match(part)
+        name = scheme.group()[:-3].lower() if scheme else ""
+        if name not in self.schemes:
             known = ", ".join(f"{s}://" for s in sorted(self.schemes) if s)
-            raise DataSourceError(f'unknown data source scheme "{scheme}://" (known: {known})')
-        return self.schemes[scheme]
+            raise DataSourceError(f'{redact(part, ())}: unknown data source scheme "{name}://" '
+                                  f"(known: {known})")
+        return self.schemes[name]
 
     def query(self, uri: str, query: Query, progress=None) -> QueryResult:
         report = progress or (lambda text: None)
-        result = self.source_for(uri).query(uri, query, report)
+        parts = _parts(uri)
+        sources = [self._source(part) for part in parts]  # every part checked before a query
+        results = [source.query(part, query, report) for part, source in zip(parts, sources)]
         self.last_uri = uri
-        if uri not in self.used:
-            self.used.append(uri)
-        return result
+        for entry in (e for part in parts for e in entries(part)):
+            if entry not in self.used:
+                self.used.append(entry)
+        if len(results) == 1:
+            return results[0]
+        native = []
+        return QueryResult(_one_after_another(parts, results, native), native)
 
     def uris(self) -> list:
         """Sources used so far, then every stix-shifter profile (for completion)."""
         profiles = [f"stixshifter://{name}" for name in self.stixshifter.profile_names()]
         return list(dict.fromkeys(self.used + profiles))
+
+
+def _parts(uri: str) -> list:
+    """A FROM's parts: each entry with a scheme starts one, the others continue it."""
+    parts = []
+    for entry in (e.strip() for e in uri.split(",")):
+        if not entry:
+            raise DataSourceError(f"{redact(uri, ())}: a data source between commas is empty")
+        if parts and not SCHEME.match(entry):
+            parts[-1] += "," + entry
+        else:
+            parts.append(entry)
+    return parts
+
+
+def _one_after_another(parts, results, native):
+    """The parts' bundles in turn; each part's native queries (known once its bundles are
+    read) go to `native`, named by the part unless they name it already (bundles do)."""
+    for part, result in zip(parts, results):
+        yield from result.bundles
+        shown = redact(part, ())  # a password in a URL as ***
+        native.extend(q if shown in q else f"{shown}: {q}" for q in result.native_queries)
+
+
+def _narrowest(sources) -> dict:
+    """The identities every source accepts, per entity type some source restricts."""
+    narrowest = {}
+    for source in sources:
+        for entity_type, identities in getattr(source, "prefetch_identities", {}).items():
+            kept = narrowest.get(entity_type, identities)
+            narrowest[entity_type] = tuple(i for i in kept if i in identities)
+    return narrowest

@@ -1,5 +1,9 @@
 """STIX 2.0/2.1 bundles from files, directories, globs and http(s) URLs.
 
+A URI may list several, comma-joined; an entry without a scheme takes the first
+entry's (`file:///a.json,/b.json`, as in v1).  A relative path, after file:// too,
+starts at the working directory (in Jupyter, the notebook's folder).
+
 A bundle is streamed (ijson), never held whole: each record is kept only if it
 lies in the time window (firepit ignores START/STOP) and matches the ECGP as a
 record (see match.py), so the store ingests just the matching records and
@@ -18,7 +22,7 @@ import re
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote
 
 import ijson
 import requests
@@ -32,6 +36,28 @@ from .match import compiled, holds_type, record_objects
 
 # Records to hand the store at a time: bounds memory whatever the bundle's size.
 BATCH = 5000
+
+SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")  # as the grammar's URI token starts
+
+
+def entries(uri: str) -> list:
+    """The comma-joined entries of a URI, each with the first entry's scheme:
+    stixshifter://edr,siem is stixshifter://edr and stixshifter://siem."""
+    first, *rest = [entry.strip() for entry in uri.split(",")]
+    scheme = SCHEME.match(first)
+    return [first] + [(scheme.group() if scheme else "") + entry for entry in rest]
+
+
+def local_path(text: str) -> str:
+    """The file a path or file:// URL names.  As in v1, all after file:// is the path:
+    file:///abs/x.json is absolute and file://data/x.json relative (urlparse would take
+    `data` for a host)."""
+    if text[:7].lower() == "file://":
+        return os.path.expanduser(unquote(text[7:]))
+    if text[:5].lower() == "file:":
+        raise DataSourceError(f"{text} is no file URL: write file://PATH (file:///abs/x.json, "
+                              "file://data/x.json) or the path alone")
+    return os.path.expanduser(text)
 
 
 class BundleSource:
@@ -49,7 +75,7 @@ class BundleSource:
         whatever `query.exact` says: a bundle has no query language of its own), as
         bundles of at most BATCH records, produced while the store ingests them (memory
         stays bounded); the native query's description is complete once they are read."""
-        locations = self._locations(uri)
+        locations = [found for entry in entries(uri) for found in self._locations(entry)]
         native = []
         return QueryResult(self._batches(uri, locations, query, progress, native), native)
 
@@ -77,11 +103,9 @@ class BundleSource:
                       f"observations, {kept} in the time range matching the pattern")
 
     def _locations(self, uri):
-        parsed = urlparse(uri)
-        if parsed.scheme in ("http", "https"):
+        if _is_http(uri):
             return [uri]
-        path = unquote(parsed.path) if parsed.scheme == "file" else uri
-        path = os.path.expanduser(path)
+        path = local_path(uri)
         if os.path.isdir(path):
             found = sorted(str(p) for p in Path(path).glob("*.json"))
         elif any(c in path for c in "*?["):
@@ -95,7 +119,7 @@ class BundleSource:
     def _records(self, location, shared):
         """observed-data of one file or URL, streamed; other objects with an id go to
         `shared` (STIX 2.1 records refer to them)."""
-        if location.startswith(("http://", "https://")):
+        if _is_http(location):
             stream = io.BytesIO(self._download(location))
         else:
             try:
@@ -142,6 +166,10 @@ class BundleSource:
             reason = redact(f"{error.__class__.__name__}: {error}", ())
             raise DataSourceError(f"cannot fetch {shown}: {reason}")
         return box["content"]
+
+
+def _is_http(uri: str) -> bool:
+    return uri.lower().startswith(("http://", "https://"))
 
 
 def _shown(uri: str) -> str:

@@ -53,8 +53,12 @@ def _compile(node, center_type: str):
         return lambda objects: any(part(objects) for part in parts)
     entity_type = node.path.entity_type or center_type
     steps = tuple(step.replace("[*]", "").strip("'") for step in path_steps(node.path.attribute))
-    test = _test(node.op, node.value)
     negated = node.negated
+    if node.op == "IS":  # IS NULL: some such object has no value there; NOT: has one
+        return lambda objects: any(
+            bool(_resolve(obj, steps, objects)) == negated
+            for obj in objects.values() if obj.get("type") == entity_type)
+    test = _test(node.op, node.value)
 
     def holds(objects):
         for obj in objects.values():

@@ -91,7 +91,8 @@ class Reading(StoreBase):
         names = ", ".join(f'"{c}"' for c in wanted)
         # ties keep the view's own order through their first appearance
         numbered = f'SELECT *, ROW_NUMBER() OVER () AS "{ROW}" FROM ({inner}) AS shown'
-        order = f'"{sort_by}" {"ASC" if ascending else "DESC"}, ' if sort_by else ""
+        # entities without the attribute last, either way, as SORT has them
+        order = f'"{sort_by}" {"ASC" if ascending else "DESC"} NULLS LAST, ' if sort_by else ""
         page = (f"SELECT {names} FROM ({numbered}) AS numbered GROUP BY {names} "
                 f'ORDER BY {order}MIN("{ROW}")')
         if limit is not None:
@@ -150,6 +151,35 @@ class Reading(StoreBase):
         """Entities as stored: references stay ids."""
         with self.errors("cannot read entities"):
             return self.fp.run_query(Query([Table(view)])).fetchall()
+
+    def describe(self, view: str, entity_type: str, attribute: str, top: int = 5) -> dict:
+        """DESCRIBE: count (values that are not NULL), unique, the `top` most frequent
+        values with their counts (ties by value), and mean/min/max when every value is a
+        number; computed in the database, whatever the variable's size."""
+        with self.errors(f"cannot describe {attribute}"):
+            value = self._translator().value(attribute, entity_type, "d",
+                                             self.fp.columns(view))
+            values = f"SELECT {value} AS v FROM {identifier(view)} AS d"
+            if self.fp.dialect == "sqlite3":
+                numeric = "typeof(v) IN ('integer', 'real')"
+            else:
+                numeric = ("pg_typeof(v)::text IN ('smallint', 'integer', 'bigint', 'real', "
+                           "'double precision', 'numeric')")
+            counts = self.fp._query(
+                f"SELECT COUNT(v) AS count, COUNT(DISTINCT v) AS uniq, SUM(CASE WHEN "
+                f"{numeric} THEN 1 ELSE 0 END) AS numbers FROM ({values}) AS s").fetchone()
+            frequent = self.fp._query(
+                f"SELECT v, COUNT(*) AS n FROM ({values}) AS s WHERE v IS NOT NULL "
+                f"GROUP BY v ORDER BY n DESC, v LIMIT {int(top)}").fetchall()
+            stats = {"count": counts["count"], "unique": counts["uniq"],
+                     "top": frequent[0]["v"] if frequent else None,
+                     "freq": frequent[0]["n"] if frequent else 0}
+            if counts["count"] and counts["numbers"] == counts["count"]:
+                spread = self.fp._query(f"SELECT AVG(v) AS mean, MIN(v) AS min, MAX(v) AS max "
+                                        f"FROM ({values}) AS s").fetchone()
+                stats.update(mean=float(spread["mean"]), min=spread["min"], max=spread["max"])
+            self.fp.connection.commit()  # ends PostgreSQL's read transaction
+        return {**stats, "top_values": [(row["v"], row["n"]) for row in frequent]}
 
     def values(self, view: str, attribute: str) -> list:
         with self.errors(f"cannot read {attribute}"):

@@ -7,20 +7,25 @@ disturbs views built on its old value, and a failed statement leaves nothing beh
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
-from firepit.query import (Column, Filter, Join, Limit, Offset, Order, Predicate, Projection,
-                           Query, Table, Unique)
+from firepit.query import Column, Filter, Join, Predicate, Projection, Query, Table, Unique
 
 from ..syntax.ecgp import UNIT_SECONDS
 from ..timestamps import format_timestamp
+from .base import ROW
 from .ingest import Ingesting
 from .reading import Reading
 from .where import identifier
 
+log = logging.getLogger(__name__)
+
 
 class Store(Reading, Ingesting):
     """The view facade: statements derive views from views (or from ingested data)."""
+
+    _contains_indexed = False  # see _index_contains
 
     def extract(self, view: str, entity_type: str, query_id: str, where=None):
         """A view of the `entity_type` entities in `query_id` that match `where` (an ECGP);
@@ -80,20 +85,36 @@ class Store(Reading, Ingesting):
         with self.errors("cannot apply the time range"):
             self.fp.assign_query(view, query, sco_type=entity_type)
 
+    def stored_records(self, ids: list) -> set:
+        """Which of these observed-data ids the store holds."""
+        known = set()
+        with self.errors("cannot read the stored records"):
+            for i in range(0, len(ids), 500):
+                chunk = ids[i:i + 500]
+                marks = ", ".join([self.fp.placeholder] * len(chunk))
+                known.update(row["id"] for row in self.fp._query(
+                    f'SELECT "id" FROM "observed-data" WHERE "id" IN ({marks})', chunk))
+        return known
+
     # ------------------------------------------------------------ deriving views
 
     def refine(self, view: str, entity_type: str, input_view: str, sort_by=None,
                ascending=True, limit=None, offset=None):
-        """A view of `input_view` sorted and/or sliced."""
-        query = Query([Table(input_view)])
-        if sort_by:
-            query.append(Order([(sort_by, Order.ASC if ascending else Order.DESC)]))
-        if limit is not None:
-            query.append(Limit(limit))
-        if offset:
-            query.append(Offset(offset))
+        """A view of `input_view` sorted by an attribute or a path through `_ref`s
+        (`parent_ref.name`), entities lacking it last either way, and/or sliced."""
         with self.errors("cannot sort or slice"):
-            self.fp.assign_query(view, query, sco_type=entity_type)
+            select = f"SELECT s.* FROM {identifier(input_view)} AS s"
+            if sort_by:
+                key = self._translator().value(sort_by, entity_type, "s",
+                                               self.fp.columns(input_view))
+                select += f" ORDER BY {key} {'ASC' if ascending else 'DESC'} NULLS LAST"
+            if limit is not None or offset:
+                # SQLite takes an OFFSET only after a LIMIT (-1 there, ALL here: none)
+                unlimited = "-1" if self.fp.dialect == "sqlite3" else "ALL"
+                select += f" LIMIT {unlimited if limit is None else int(limit)}"
+            if offset:
+                select += f" OFFSET {int(offset)}"
+            self._create_view(view, select, entity_type, deps=[input_view])
 
     def transformed(self, view: str, input_view: str, transform: str, entity_type: str):
         """TIMESTAMPED (adds first_observed), ADDOBSID (adds observation_id) or RECORDS
@@ -120,9 +141,10 @@ class Store(Reading, Ingesting):
 
     def join(self, view: str, entity_type: str, left: str, left_on: str, right: str,
              right_type: str, right_on: str):
-        """Entities of `left` whose `left_on` equals some `right` entity's `right_on` (both
-        may be reference paths), with the right one's attributes where the left lacks
-        them (firepit's JOIN; aliased, so a variable may be joined with itself)."""
+        """Each entity of `left` whose `left_on` equals some `right` entity's `right_on`
+        (both may be reference paths), once, with the attributes it lacks taken from
+        the first such `right` entity in `right`'s order (firepit's JOIN gave an entity
+        once per match); aliased, so a variable may be joined with itself."""
         with self.errors("cannot join"):
             left_columns, right_columns = self.fp.columns(left), self.fp.columns(right)
             shown = [f"l.{identifier(c)}" if c not in right_columns else
@@ -130,10 +152,22 @@ class Store(Reading, Ingesting):
                      for c in left_columns]
             shown += [f"r.{identifier(c)}" for c in right_columns if c not in left_columns]
             sql = self._translator()
-            on = (f"{sql.value(left_on, entity_type, 'l', left_columns)} = "
-                  f"{sql.value(right_on, right_type, 'r', right_columns)}")
-            select = (f"SELECT {', '.join(shown)} FROM {identifier(left)} AS l "
-                      f"INNER JOIN {identifier(right)} AS r ON {on}")
+            row, key = identifier(ROW), identifier(ROW + "_key")
+            numbered = (f"SELECT n.*, ROW_NUMBER() OVER () AS {row} "
+                        f"FROM {identifier(right)} AS n")
+            keyed = f"{sql.value(right_on, right_type, 'n', right_columns)} AS {key}"
+            # one row per key, the first of `right`'s: the database builds an index on it
+            # for the join (SQLite does for a grouped subquery, PostgreSQL hashes), where
+            # SQLite joined `right` itself by comparing every pair (87 s, 200,000 x 165)
+            if self.fp.dialect == "sqlite3":  # bare columns come from the row of the MIN
+                first = (f"SELECT MIN(n.{row}) AS {identifier(ROW + '_first')}, n.*, {keyed} "
+                         f"FROM ({numbered}) AS n GROUP BY {key}")
+            else:
+                first = (f"SELECT DISTINCT ON ({key}) n.*, {keyed} FROM ({numbered}) AS n "
+                         f"ORDER BY {key}, n.{row}")
+            select = (f"SELECT {', '.join(shown)} FROM {identifier(left)} AS l INNER JOIN "
+                      f"({first}) AS r ON "
+                      f"{sql.value(left_on, entity_type, 'l', left_columns)} = r.{key}")
             self._create_view(view, select, entity_type, deps=[left, right])
 
     def group(self, view: str, entity_type: str, input_view: str, by: list,
@@ -176,20 +210,26 @@ class Store(Reading, Ingesting):
         moment = f"datetime(strftime('%s', {value}) / {seconds} * {seconds}, 'unixepoch')"
         return f"strftime('%Y-%m-%dT%H:%M:%SZ', {moment})"
 
-    def related(self, view: str, entity_type: str, input_view: str, links: list):
+    def related(self, view: str, entity_type: str, input_view: str, links: list,
+                window=None):
         """Entities of `entity_type` linked to `input_view` by any of `links`.
 
-        A link is (ref_name, direction): direction "out" means the input
-        entity holds the reference (input.ref -> result.id), "in" means the
-        result holds it (result.ref -> input.id).  `_refs` lists live in
-        firepit's `__reflist` table, single `_ref`s are columns.
+        A link is (ref_name, direction): direction "out" means the input entity holds
+        the reference (input.ref -> result.id), "in" means the result holds it
+        (result.ref -> input.id); `_refs` lists live in firepit's `__reflist` table,
+        single `_ref`s are columns.  Direction "record" (no reference) means both are
+        held by one record (firepit's `__contains`), one with `window[0] <=
+        first_observed < window[1]` when a window is given.
         """
         if entity_type not in self.fp.types():
             self.empty_view(view, entity_type)
             return
         selects = []
         for ref_name, direction in links:
-            selects.extend(self._link_select(entity_type, input_view, ref_name, direction))
+            if direction == "record":
+                selects.append(self._same_record_select(input_view, window))
+            else:
+                selects.extend(self._link_select(entity_type, input_view, ref_name, direction))
         if not selects:
             self.empty_view(view, entity_type)
             return
@@ -197,6 +237,41 @@ class Store(Reading, Ingesting):
         with self.errors("cannot find related entities"):
             self._create_view(view, f'SELECT * FROM "{entity_type}" WHERE "id" IN ({union})',
                               entity_type, deps=[input_view])
+
+    def _same_record_select(self, input_view, window):
+        """Ids of the entities held by the records that hold `input_view`'s entities (in
+        `window`): from the input's ids to their records and back along __contains'
+        indexes, a record's time looked up by its id (never a scan per entity)."""
+        self._index_contains()
+        joined = timed = ""
+        if window:
+            literal = self._translator().literal
+            joined = ' INNER JOIN "observed-data" AS o ON o."id" = c."source_ref"'
+            timed = (f' AND o."first_observed" >= {literal(iso(window[0]))}'
+                     f' AND o."first_observed" < {literal(iso(window[1]))}')
+        records = (f'SELECT c."source_ref" FROM "__contains" AS c{joined} WHERE '
+                   f'c."target_ref" IN (SELECT "id" FROM {identifier(input_view)}){timed}')
+        return f'SELECT "target_ref" FROM "__contains" WHERE "source_ref" IN ({records})'
+
+    def _index_contains(self):
+        """Indexes on firepit's __contains both ways (record -> entities: PostgreSQL's
+        unique constraint has one), made when LINKED first needs them: ingest then
+        maintains them, so a store never asked pays nothing."""
+        if self._contains_indexed:
+            return
+        wanted = {"__contains_target_source": ("target_ref", "source_ref")}
+        if self.fp.dialect == "sqlite3":  # firepit gives SQLite's __contains no index
+            wanted["__contains_source_target"] = ("source_ref", "target_ref")
+        try:
+            cursor = self.fp.connection.cursor()
+            for name, columns in wanted.items():
+                cursor.execute(f"CREATE INDEX IF NOT EXISTS {identifier(name)} ON "
+                               f'"__contains" ({", ".join(columns)})')
+            self.fp.connection.commit()
+        except Exception as err:  # a read-only store: slower, still right
+            log.warning("no index on the store's record table (%s): LINKED reads slower", err)
+            self.rollback()
+        self._contains_indexed = True
 
     def _link_select(self, entity_type, input_view, ref_name, direction):
         if ref_name.endswith("_refs"):

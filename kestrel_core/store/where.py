@@ -47,8 +47,11 @@ class SqlWhere:
         if isinstance(node, ast.Comparison):
             if node.path.entity_type not in (None, entity_type):
                 return None
-            return self._path(entity_type, table, columns, path_steps(node.path.attribute),
+            test = self._path(entity_type, table, columns, path_steps(node.path.attribute),
                               node)
+            if node.op == "IS" and not node.negated:  # IS NULL: no value there, however
+                return f"NOT COALESCE({test}, FALSE)"   # the path is reached
+            return test
         parts = [p for p in (self.where(o, entity_type, table, columns)
                              for o in node.operands) if p]
         if not parts:
@@ -107,7 +110,7 @@ class SqlWhere:
             return f"{table}.{identifier(attribute)}"
         if "[*]" in attribute or (len(steps) > 1 and head.endswith("_refs")):
             raise KestrelSemanticError(f"{attribute} goes through a list: it has no single "
-                                       "value to group or join by")
+                                       "value to group, join or sort by")
         if attribute == "type":
             return f"CAST({self.literal(entity_type)} AS TEXT)"  # typed, as NULL
         if len(steps) == 1 or not head.endswith("_ref") or head not in columns:
@@ -126,6 +129,8 @@ class SqlWhere:
 
     def _test(self, expression: str, node) -> str:
         op, value = node.op, node.value
+        if op == "IS":  # a value is there (where() negates the whole path for IS NULL)
+            return f"{expression} IS NOT NULL"
         if op == "IN":
             values = value if isinstance(value, tuple) else (value,)
             test = f"{expression} IN ({', '.join(self.literal(v) for v in values)})"

@@ -71,7 +71,8 @@ def path_steps(attribute: str) -> list:
 
 @dataclass(frozen=True)
 class Comparison:
-    """`path op value`; op is one of = != > >= < <= IN LIKE MATCHES ISSUBSET ISSUPERSET."""
+    """`path op value`; op is one of = != > >= < <= IN LIKE MATCHES ISSUBSET ISSUPERSET,
+    or IS (value None): `path IS NULL`, negated `path IS NOT NULL`."""
 
     path: AttrPath
     op: str
@@ -356,6 +357,19 @@ class Disp(Statement):
 class Info(Statement):
     input: str
     command = "info"
+
+    @property
+    def inputs(self):
+        return (self.input,)
+
+
+@dataclass(frozen=True)
+class Describe(Statement):
+    """DESCRIBE var.attr: statistics of one attribute of a variable's entities."""
+
+    input: str
+    attribute: str
+    command = "describe"
 
     @property
     def inputs(self):

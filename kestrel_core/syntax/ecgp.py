@@ -79,6 +79,8 @@ def render(node, entity_type: str, expand_in: bool = False) -> str:
             raise KestrelSemanticError("variable references must be resolved first").at(
                 node.span, None)
         path = stix_path(node.path, entity_type)
+        if node.op == "IS":  # STIX has no null: a value exists, or not
+            return f"{'' if node.negated else 'NOT '}EXISTS {path}"
         try:
             if expand_in and node.op == "IN" and isinstance(node.value, tuple) and node.value:
                 op, joiner = ("!=", " AND ") if node.negated else ("=", " OR ")
@@ -192,13 +194,18 @@ def center_part(node, entity_type: str):
     Records are matched against the whole ECGP by the source; this part then
     picks the center entities inside the matched records.
     """
+    return relax(node, lambda c: c.path.entity_type in (None, entity_type))
+
+
+def relax(node, keep):
+    """The ECGP with the comparisons `keep` refuses taken as true: it matches at least
+    what `node` matches (comparisons are negated only one by one), simplified."""
     if node is None or isinstance(node, bool):
         return node
     if isinstance(node, ast.Comparison):
-        own = node.path.entity_type in (None, entity_type)
-        return node if own else ALWAYS
+        return node if keep(node) else ALWAYS
     return simplify(dataclasses.replace(
-        node, operands=tuple(_as_node(center_part(o, entity_type)) for o in node.operands)))
+        node, operands=tuple(_as_node(relax(o, keep)) for o in node.operands)))
 
 
 def _as_node(result):

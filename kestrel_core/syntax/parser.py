@@ -86,7 +86,7 @@ def parse(text: str) -> list:
     """Parse a huntflow into a list of `ast` statements, or raise KestrelSyntaxError."""
     try:
         tree = PARSER.parse(text)
-        return ToAst(text).transform(tree)
+        return ToAst(text, is_variable_name).transform(tree)
     except VisitError as err:
         inner = err.orig_exc
         if isinstance(inner, KestrelError):
@@ -100,6 +100,9 @@ def parse(text: str) -> list:
 
 def syntax_error(err: UnexpectedInput, text: str) -> KestrelSyntaxError:
     """Translate a lark error into the user's words, with position and caret."""
+    unfinished = _unfinished_before(err, text)
+    if unfinished is not None:
+        return unfinished
     if isinstance(err, UnexpectedToken):
         token = err.token
         if token.type == "$END":
@@ -124,14 +127,51 @@ def syntax_error(err: UnexpectedInput, text: str) -> KestrelSyntaxError:
     return KestrelSyntaxError(str(err), source=text)
 
 
-def _at_end(text, expected):
+def _at_end(text, expected,
+            message="unexpected end of input: the statement is not finished"):
     lines = text.rstrip().split("\n")  # lines as lark counts them: only \n ends one
     line, column = len(lines), len(lines[-1]) + 1  # just after the last word
     return KestrelSyntaxError(
-        "unexpected end of input: the statement is not finished",
+        message,
         line=line, column=column, source=text, expected=expected_words(expected),
         hint=_hint(expected),
     )
+
+
+# A line that starts a statement: a command, or `name = <command>`.
+_STATEMENT_START = re.compile(
+    r"\s*(?:[A-Za-z_]\w*\s*=\s*)?(?:GET|FIND|NEW|LOAD|SAVE|SORT(?!\s+BY\b)|GROUP|JOIN|APPLY|DISP|"
+    r"INFO|DESCRIBE|EXPLAIN)\b", re.IGNORECASE)
+
+
+def _unfinished_before(err: UnexpectedInput, text: str) -> KestrelSyntaxError | None:
+    """The error of a statement left unfinished at the end of a line, when the line where
+    parsing failed starts another statement (`procs = GET process WHERE` then `DISP procs`):
+    the place to fix is the end of the unfinished one, not the next statement."""
+    line = getattr(err, "line", None)
+    if not isinstance(line, int) or line < 2:
+        return None
+    lines = text.split("\n")
+    if line > len(lines) or not _STATEMENT_START.match(lines[line - 1]):
+        return None
+    before = "\n".join(lines[:line - 1])
+    try:
+        PARSER.parse(before)
+    except UnexpectedToken as inner:
+        if inner.token.type != "$END":
+            return None
+        expected = inner.expected
+    except UnexpectedEOF as inner:
+        expected = inner.expected
+    except UnexpectedInput:
+        return None
+    else:
+        return None  # the statements before are whole: the error is on this line
+    code = lines[:line - 1]
+    while code and (not code[-1].strip() or code[-1].lstrip().startswith("#")):
+        code.pop()  # point after the statement's last word, not at comments below it
+    return _at_end("\n".join(code), expected,
+                   f"unexpected end of the statement: line {line} starts another")
 
 
 def _describe_token(token: Token) -> str:

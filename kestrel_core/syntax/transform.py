@@ -27,9 +27,10 @@ MAX_LAST_SECONDS = 1000 * 366 * 86400
 class ToAst(Transformer):
     """Builds `ast` nodes; rules are named as in kestrel.lark."""
 
-    def __init__(self, source: str):
+    def __init__(self, source: str, is_variable_name):
         super().__init__()
         self.source = source
+        self.is_variable_name = is_variable_name  # the grammar's VARIABLE, for bare words
 
     def _error(self, message, item, **kwargs):
         return KestrelSyntaxError(message, **kwargs).at(span_of(item), self.source)
@@ -145,10 +146,16 @@ class ToAst(Transformer):
         return (str(children[0]), children[1])
 
     def bare_word(self, children):
-        return str(children[0])
+        """A word; `name.attr` whose name could be a variable may refer to its attribute
+        (the check stage decides: a defined variable's values, else the word as text)."""
+        token = children[0]
+        variable, dot, attribute = str(token).partition(".")
+        if dot and _ATTRIBUTE.fullmatch(attribute) and self.is_variable_name(variable):
+            return ast.VarAttr(variable, attribute, span_of(token))
+        return str(token)
 
     def arg_list(self, children):
-        return tuple(children)
+        return _flatten(children)
 
     @v_args(meta=True)
     def disp(self, meta, children):
@@ -161,6 +168,12 @@ class ToAst(Transformer):
     @v_args(meta=True)
     def explain(self, meta, children):
         return _with_span(ast.Explain(input=str(children[0])), meta)
+
+    @v_args(meta=True)
+    def describe(self, meta, children):
+        reference = self.var_attr(children)
+        return _with_span(ast.Describe(input=reference.variable,
+                                       attribute=reference.attribute), meta)
 
     def merge(self, children):
         return ("merge", tuple(str(c) for c in children))
@@ -243,12 +256,16 @@ class ToAst(Transformer):
     @v_args(meta=True)
     def compare(self, meta, children):
         path_token, (op, negated), value = children
-        entity_type, _, attribute = str(path_token).rpartition(":")
-        path = ast.AttrPath(entity_type or None, attribute_text(attribute), span_of(path_token))
-        if op == "IN" and not isinstance(value, (tuple, ast.VarAttr)):
-            value = (value,)  # `name IN 'a'` is `name IN ('a')`
+        path = _attr_path(path_token)
         if isinstance(value, tuple) and op in ("=", "!="):
-            op, negated = "IN", negated != (op == "!=")
+            not_in = "NOT IN" if negated != (op == "!=") else "IN"
+            raise self._error('a list should be paired with the operator "IN"', meta,
+                              hint=f"write {path_token} {not_in} (...): true when it equals "
+                                   f"{'none' if not_in == 'NOT IN' else 'any'} of the values")
+        if op == "IN" and not isinstance(value, (tuple, ast.VarAttr)):
+            raise self._error('the operator "IN" should be paired with a list, not a single '
+                              "literal", meta, hint=f"write {path_token} = ... or {path_token} "
+                                                    "IN (...)")
         if isinstance(value, ast.VarAttr) and op in ("=", "!="):
             # `pid = procs.pid` means any of procs' pids
             op, negated = "IN", negated != (op == "!=")
@@ -261,19 +278,19 @@ class ToAst(Transformer):
             raise self._error(f"{op} needs a number or a string, not {word}", meta)
         return ast.Comparison(path, op, value, negated, span_of(meta))
 
+    @v_args(meta=True)
+    def null_test(self, meta, children):
+        """`x IS NULL` (no value), `x IS NOT NULL` (a value): op IS, negated for NOT."""
+        return ast.Comparison(_attr_path(children[0]), "IS", None, len(children) == 3,
+                              span_of(meta))
+
     def operator(self, children):
         negated = len(children) == 2
         op = str(children[-1]).upper()
         return ("=" if op == "==" else op, negated)
 
     def value_list(self, children):
-        flat = []
-        for item in children:
-            if isinstance(item, tuple):
-                flat.extend(item)
-            else:
-                flat.append(item)
-        return tuple(flat)
+        return _flatten(children)
 
     def var_attr(self, children):
         token = children[0]
@@ -394,6 +411,25 @@ def _bool(op, children, meta):
         else:
             operands.append(child)
     return ast.BoolExpr(op, tuple(operands), span_of(meta))
+
+
+def _attr_path(token) -> ast.AttrPath:
+    entity_type, _, attribute = str(token).rpartition(":")
+    return ast.AttrPath(entity_type or None, attribute_text(attribute), span_of(token))
+
+
+def _flatten(items) -> tuple:
+    """Nested lists are flattened: (a, (b, c)) is (a, b, c)."""
+    flat = []
+    for item in items:
+        if isinstance(item, tuple):
+            flat.extend(item)
+        else:
+            flat.append(item)
+    return tuple(flat)
+
+
+_ATTRIBUTE = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
 
 
 def _with_span(stmt, meta):

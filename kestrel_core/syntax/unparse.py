@@ -52,6 +52,8 @@ def ecgp_text(node) -> str:
         path = node.path.attribute
         if node.path.entity_type:
             path = f"{node.path.entity_type}:{path}"
+        if node.op == "IS":
+            return f"{path} IS {'NOT ' if node.negated else ''}NULL"
         op = ("NOT " if node.negated else "") + node.op
         return f"{path} {op} {value_text(node.value)}"
     parts = []
@@ -139,6 +141,8 @@ def _body(stmt) -> str:
         return f"DISP {expression_text(stmt.expression)}"
     if isinstance(stmt, ast.Info):
         return f"INFO {stmt.input}"
+    if isinstance(stmt, ast.Describe):
+        return f"DESCRIBE {stmt.input}.{stmt.attribute}"
     if isinstance(stmt, ast.Explain):
         return f"EXPLAIN {stmt.input}"
     if isinstance(stmt, ast.Assign):

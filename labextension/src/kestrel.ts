@@ -22,10 +22,10 @@ import type { StreamParser, StringStream } from '@codemirror/language';
 
 // The word lists of kestrel_kernel/lexer.py (tests/browser/test_labextension.py compares them).
 export const COMMANDS = ['GET', 'FIND', 'NEW', 'LOAD', 'SAVE', 'SORT', 'GROUP', 'JOIN', 'APPLY',
-  'DISP', 'INFO', 'EXPLAIN'];
+  'DISP', 'INFO', 'DESCRIBE', 'EXPLAIN'];
 export const CLAUSES = ['FROM', 'WHERE', 'AS', 'TO', 'BY', 'BIN', 'WITH', 'ON', 'ATTR', 'LIMIT',
   'OFFSET', 'START', 'STOP', 'LAST', 'ASC', 'DESC'];
-export const OPERATOR_WORDS = ['AND', 'OR', 'NOT', 'IN', 'LIKE', 'MATCHES', 'ISSUBSET',
+export const OPERATOR_WORDS = ['AND', 'OR', 'NOT', 'IS', 'IN', 'LIKE', 'MATCHES', 'ISSUBSET',
   'ISSUPERSET'];
 export const RELATIONS = ['CREATED', 'ACCEPTED', 'CONTAINED', 'LINKED', 'LOADED', 'OWNED'];
 export const FUNCTIONS = ['COUNT', 'SUM', 'MIN', 'MAX', 'AVG', 'NUNIQUE', 'TIMESTAMPED',

@@ -88,6 +88,22 @@ def test_parameters_are_converted(session):
     assert shown.lines == ["a='x'", "b=[1, 2]"]
 
 
+def test_list_arguments_as_in_kestrel_v1(session):
+    """Lists in () or [], nested lists flattened, `var.attr` of a variable as its distinct
+    values (a word such as example.com stays text), as Kestrel v1 passes them."""
+    make_procs(session)
+    (shown,) = session.execute("APPLY python://free_form ON procs WITH a=(x, y, 'z'), "
+                               "b=[procs.name, (1, [2])], c=example.com, d=more.pid")
+    a, b, c, d = shown.lines
+    assert (a, c, d) == ("a=['x', 'y', 'z']", "c='example.com'", "d=[9]")
+    names = eval(b.removeprefix("b="))  # the names in the store's order, then 1, 2
+    assert sorted(names[:3]) == sorted(NAMES) and names[3:] == [1, 2]
+    (shown,) = session.execute("APPLY python://parameters ON procs WITH threshold=1, "
+                               "words=(procs.name, extra)")
+    (words,) = [line for line in shown.lines if line.startswith("words=")]
+    assert sorted(eval(words.removeprefix("words="))) == sorted(NAMES + ["extra"])
+
+
 @pytest.mark.parametrize("arguments, message", [
     ("threshold=1, speed=3",
      'python://parameters has no parameter "speed" (parameters: anything, flag, label, mode, '

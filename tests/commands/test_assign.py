@@ -14,6 +14,17 @@ def test_where_sort_limit_offset(hunt, processes):
     assert [r["pid"] for r in hunt.get_variable("a_page", deref=False)] == want[5:15]
 
 
+def test_offset_without_limit(hunt, processes):
+    """OFFSET alone skips entities (it was ignored: every entity was kept)."""
+    hunt.execute("a_tail = allp SORT BY pid OFFSET 995\n"
+                 "a_rest = procs OFFSET 10")
+    assert [r["pid"] for r in hunt.get_variable("a_tail", deref=False)] == sorted(
+        p["pid"] for _, p in processes)[995:]
+    rest = {r["id"] for r in hunt.get_variable("a_rest", deref=False)}
+    procs = {r["id"] for r in hunt.get_variable("procs", deref=False)}
+    assert len(rest) == len(procs) - 10 and rest < procs
+
+
 def test_offset_past_the_end_is_empty(hunt):
     hunt.execute("a_past = procs SORT BY pid LIMIT 5 OFFSET 1000")
     assert hunt.get_variable("a_past") == []

@@ -2,6 +2,7 @@
 (`a + b`, the union of variables of one entity type)."""
 
 import json
+from datetime import datetime
 
 import pytest
 
@@ -65,3 +66,31 @@ def test_unknown_attribute_suggests_one(hunt, process_attributes):
                                     f'{", ".join(process_attributes)})')
     assert caught.value.hint == 'did you mean "pid"?'
     assert "j_bad" not in hunt.get_variable_names()
+
+
+def test_join_by_an_attribute_gives_each_entity_once(hunt, processes, cmd):
+    """Every allp process with a cmd.exe pid, once: firepit's join gave one row per
+    matching procs entity (28 rows for 14 entities, two cmd.exe processes per pid)."""
+    cmd_pids = {p["pid"] for _, _, p in cmd}
+    assert len(cmd_pids) < len(cmd)
+    hunt.execute("j_pid = JOIN allp, procs BY pid, pid")
+    rows = hunt.get_variable("j_pid", deref=False)
+    assert sorted(r["pid"] for r in rows) == sorted(
+        p["pid"] for _, p in processes if p["pid"] in cmd_pids)
+    assert len({r["id"] for r in rows}) == len(rows) == hunt.variable_summary("j_pid").entities
+
+
+def test_join_takes_what_an_entity_lacks_from_the_first_match(hunt, cmd):
+    """An attribute the left entity lacks comes from the first matching right entity in
+    the right variable's order: sorted latest first, the latest record of its pid."""
+    hunt.execute("j_times = TIMESTAMPED(procs)\n"
+                 "j_late = SORT j_times BY first_observed DESC\n"
+                 "j_seen = JOIN procs, j_late BY pid, pid")
+    latest = {}
+    for _, seen, p in cmd:
+        latest[p["pid"]] = max(latest.get(p["pid"], seen), seen, key=datetime.fromisoformat)
+    assert len(set(latest.values())) > 1
+    rows = hunt.get_variable("j_seen", deref=False)
+    assert len(rows) == len(cmd)
+    assert all(datetime.fromisoformat(str(r["first_observed"]).replace(" ", "T"))
+               == datetime.fromisoformat(latest[r["pid"]]) for r in rows), rows

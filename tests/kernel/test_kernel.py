@@ -154,6 +154,25 @@ def test_a_table_before_an_error_is_shown(kernel, svchost):
     assert rows(table["data"]["text/html"]) == [["svchost.exe"]]
 
 
+def test_describe_shows_a_table(kernel, bundle, svchost):
+    """DESCRIBE (Kestrel v1) as an HTML table and as text; the values from the bundle."""
+    pids = [p["pid"] for p in _svchost_processes(bundle)]
+    cell = run_cell(kernel, "DESCRIBE procs.pid")
+    assert cell.status == "ok", cell.reply
+    (shown,) = cell.displays
+    stats = dict(rows(shown["data"]["text/html"])[:7])
+    assert {k: stats[k] for k in ("count", "unique", "min", "max")} == {
+        "count": str(len(pids)), "unique": str(len(set(pids))), "min": str(min(pids)),
+        "max": str(max(pids))}
+    assert shown["data"]["text/plain"].startswith(f"DESCRIBE procs.pid\n  count   {len(pids)}")
+
+
+def _svchost_processes(bundle):
+    objects = json.loads(bundle.read_text())["objects"]
+    return [s for o in objects if o["type"] == "observed-data" for s in o["objects"].values()
+            if s["type"] == "process" and s.get("name") == "svchost.exe"]
+
+
 # ------------------------------------------------------------ inspect
 
 

@@ -27,7 +27,9 @@ def kernel(kernel_spec, bundle, tmp_path_factory):
 
 
 def kernel_cases(kind):
-    return [c for c in CASES[kind] if c.get("kernel")]
+    cases = [c for c in CASES[kind] if c.get("kernel")]
+    assert not [c["text"] for c in cases if "variables" in c], "the kernel holds no case's variables"
+    return cases
 
 
 @pytest.mark.parametrize("case", kernel_cases("complete"), ids=lambda c: c["text"])

@@ -23,8 +23,8 @@ from kestrel.syntax.unparse import python_string
 
 # Words VARIABLE may not be (kestrel.lark, VARIABLE's lookahead), compared case-insensitively.
 RESERVED = set(
-    "get find new load save sort group join apply disp info explain from where as to by with "
-    "on attr limit offset and or not start stop last in like matches issubset issuperset "
+    "get find new load save sort group join apply disp info describe explain from where as to by "
+    "with on attr limit offset and or not is start stop last in like matches issubset issuperset "
     "timestamped addobsid records true false null".split()
 )
 
@@ -279,9 +279,10 @@ OPERATORS = ["=", "==", "!=", ">", ">=", "<", "<=", "IN", "LIKE", "MATCHES", "IS
 @st.composite
 def comparisons(draw, attribute_strategy=None, var_refs=True):
     """(text, Comparison) for `path op value`, following the rules of the language:
-    `==` is `=`; `=`/`!=` with a list or a variable reference mean IN/NOT IN;
-    IN with one value is IN a list of it; LIKE, MATCHES, ISSUBSET, ISSUPERSET take a
-    string; >, >=, <, <= a single value."""
+    `==` is `=`; `=`/`!=` with a variable reference mean IN/NOT IN; IN takes a list or
+    a variable reference (a list with `=` and IN with one literal are errors, as in
+    Kestrel v1); LIKE, MATCHES, ISSUBSET, ISSUPERSET take a string; >, >=, <, <= a single
+    value."""
     if attribute_strategy is None:
         prefix = draw(st.sampled_from([None, None, None, "process", "x-oca-asset", "ipv4-addr"]))
         path_text, canon = draw(attributes())
@@ -289,6 +290,11 @@ def comparisons(draw, attribute_strategy=None, var_refs=True):
             path_text = f"{prefix}:{path_text}"
     else:
         prefix, (path_text, canon) = None, draw(attribute_strategy)
+    if draw(st.integers(0, 9)) == 0:  # a null test: IS [NOT] NULL
+        negated = draw(st.booleans())
+        words = [path_text, draw(keyword("IS"))] + ([draw(keyword("NOT"))] if negated else [])
+        node = ast.Comparison(ast.AttrPath(prefix, canon), "IS", None, negated)
+        return join_words(draw, words + [draw(keyword("NULL"))]), node
     op_text = draw(st.sampled_from(OPERATORS))
     written_not = draw(st.integers(0, 3)) == 0
     op, negated = ("=" if op_text == "==" else op_text), written_not
@@ -298,16 +304,14 @@ def comparisons(draw, attribute_strategy=None, var_refs=True):
         value_text, value = draw(st.one_of(string_literals(), number_literals()))
     else:
         kind = draw(st.integers(0, 5))
-        if kind == 0:
-            value_text, value = draw(value_lists(var_refs=var_refs))
-        elif kind == 1 and var_refs:
+        if kind == 1 and var_refs:
             value_text, value = draw(var_attrs())
+        elif op == "IN":
+            value_text, value = draw(value_lists(var_refs=var_refs))
         else:
             value_text, value = draw(scalar_literals())
-    if op in ("=", "!=") and isinstance(value, (tuple, ast.VarAttr)):
+    if op in ("=", "!=") and isinstance(value, ast.VarAttr):
         op, negated = "IN", written_not != (op == "!=")
-    elif op == "IN" and not isinstance(value, (tuple, ast.VarAttr)):
-        value = (value,)
     words = [path_text] + ([draw(keyword("NOT"))] if written_not else [])
     words += [draw(keyword(op_text)) if op_text.isalpha() else op_text, value_text]
     node = ast.Comparison(ast.AttrPath(prefix, canon), op, value, negated)
@@ -625,8 +629,8 @@ def huntflows(draw, min_size=1, max_size=4):
 
 FRAGMENTS = [
     "GET ", "FIND ", "NEW ", "LOAD ", "SAVE ", "SORT ", "SORT BY ", "GROUP ", "JOIN ", "APPLY ",
-    "DISP ", "INFO ", "EXPLAIN ", "FROM ", "WHERE ", "AS ", "TO ", "BY ", "BIN(", "WITH ", "ON ",
-    "ATTR ", "LIMIT ", "OFFSET ", "AND ", "OR ", "NOT ", "START ", "STOP ", "LAST ", "IN ",
+    "DISP ", "INFO ", "DESCRIBE ", "EXPLAIN ", "IS NULL ", "IS NOT NULL ", "FROM ", "WHERE ",
+    "AS ", "TO ", "BY ", "BIN(", "WITH ", "ON ", "ATTR ", "LIMIT ", "OFFSET ", "AND ", "OR ", "NOT ", "START ", "STOP ", "LAST ", "IN ",
     "LIKE ", "MATCHES ", "ISSUBSET ", "ISSUPERSET ", "CREATED ", "ASC ", "DESC ", "COUNT(",
     "TIMESTAMPED(", "DAYS ", "true ", "null ", "process ", "x-oca-asset:hostname ",
     "parent_ref.name ", "hashes.'SHA-256' ", "procs.pid ", "p = ", "procs ", "= ", "== ", "!= ",
@@ -688,6 +692,8 @@ def exec_comparisons(draw):
                           st.sampled_from(EXTENDED_ATTRIBUTES)))
     op = draw(st.sampled_from(OPERATORS))
     negated = draw(st.integers(0, 4)) == 0
+    if draw(st.integers(0, 9)) == 0:
+        return f"{path} IS {'NOT ' if negated else ''}NULL"
     if op == "LIKE":
         value = draw(st.one_of(st.sampled_from(LIKE_PATTERNS), string_values))
         value_text = _kestrel_string(value)
@@ -704,13 +710,17 @@ def exec_comparisons(draw):
         if kind == 0:
             items = draw(st.lists(_exec_scalar("any"), min_size=1, max_size=4))
             value_text = "(" + ", ".join(t for t, _ in items) + ")"
+            op = "IN"  # a list goes with IN
         elif kind == 1:
             value_text = draw(st.sampled_from(["procs.pid", "procs.name", "procs.parent_ref.name",
                                                "procs.nosuchattr", "nosuchvar.pid"]))
         elif kind == 2 and op in ("=", "IN"):
             value_text = "(" + draw(st.sampled_from(["procs.pid", "4, procs.pid"])) + ")"
+            op = "IN"
         else:
             value_text = draw(_exec_scalar("any"))[0]
+            if op == "IN":
+                value_text = f"({value_text})"
     return f"{path} {'NOT ' if negated else ''}{op} {value_text}"
 
 

@@ -158,8 +158,11 @@ def test_generated_ecgp_gives_a_valid_stix_pattern(ecgp, entity_type, refs, time
 
 
 def _has_null(node) -> bool:
+    """A null compared as a value (IS [NOT] NULL is a test of its own: EXISTS)."""
     if isinstance(node, ast.BoolExpr):
         return any(_has_null(o) for o in node.operands)
+    if node.op == "IS":
+        return False
     value = node.value
     return value is None or (isinstance(value, tuple) and None in value)
 
@@ -226,9 +229,13 @@ def test_fixed_errors_have_positions(text, line, column, fragment):
     assert fragment in caught.value.message
 
 
-def test_in_with_one_value_is_a_list():
-    (stmt,) = parse("x = GET process FROM a.json WHERE name IN 'cmd.exe'")
-    assert stmt.where.value == ("cmd.exe",)
+def test_in_with_one_value_needs_a_list():
+    """As in Kestrel v1, IN with a single literal is an error; a list of one is fine."""
+    with pytest.raises(KestrelSyntaxError) as caught:
+        parse("x = GET process FROM a.json WHERE name IN 'cmd.exe'")
+    assert caught.value.message == ('the operator "IN" should be paired with a list, not a '
+                                    "single literal")
+    (stmt,) = parse("x = GET process FROM a.json WHERE name IN ('cmd.exe')")
     assert to_stix(stmt.where, "process") == "[process:name IN ('cmd.exe')]"
 
 

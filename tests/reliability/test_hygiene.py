@@ -75,6 +75,7 @@ def test_a_session_that_fails_to_open_removes_its_runtime_directory(tmp_path):
 
 def test_directories_that_are_not_the_sessions_own_are_kept(tmp_path, doctored):
     given = tmp_path / "given"
+    given.mkdir()
     with Session(runtime_dir=str(given)) as session:  # the caller's directory
         session.execute(f"procs = GET process FROM {doctored} WHERE {CMD}")
     assert (given / "session.log").exists()

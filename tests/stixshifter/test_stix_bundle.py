@@ -54,6 +54,24 @@ def test_get_returns_the_matching_records(hunt, bundle_http, shared_data):
            "STOP t'2019-11-17T00:00:00.000Z'" in _explain(session, "procs")
 
 
+def test_null_tests_are_matched_by_kestrel(hunt, bundle_http, shared_data):
+    """stix-shifter cannot translate EXISTS: the connector gets the pattern without the null
+    test (more records), and Kestrel keeps the records and entities that pass it."""
+    hunt.env("web", *bundle_profile(bundle_http, "doctored-1k.json"))
+    session = hunt.session()
+    session.execute("procs = GET process FROM stixshifter://web WHERE name = 'cmd.exe' AND "
+                    f"command_line IS NOT NULL {DAY}")
+    found = [(r["id"], o["pid"]) for r in _records(shared_data, "doctored-1k.json")
+             for o in r["objects"].values() if o.get("type") == "process"
+             and o.get("name") == "cmd.exe" and "command_line" in o]
+    assert found
+    assert sorted(p["pid"] for p in session.get_variable("procs")) == sorted(p for _, p in found)
+    assert session.variable_summary("procs").records == len({r for r, _ in found})
+    explained = _explain(session, "procs")
+    assert "STIX pattern: [process:name = 'cmd.exe' AND EXISTS process:command_line]" in explained
+    assert "stixshifter://web: [process:name = 'cmd.exe'] START" in explained
+
+
 def test_records_are_cut_to_the_window(hunt, bundle_http, shared_data):
     hunt.env("web", *bundle_profile(bundle_http, "doctored-1k.json"))
     session = hunt.session()

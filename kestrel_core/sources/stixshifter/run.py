@@ -19,7 +19,7 @@ from datetime import datetime, timedelta, timezone
 
 from ...errors import DataSourceError
 from ...redaction import redact
-from ...syntax.ecgp import to_stix
+from ...syntax.ecgp import relax, to_stix
 from ...timestamps import parse_timestamp, window_datetimes
 from ..base import Query
 from ..match import matches
@@ -53,9 +53,11 @@ def _capture_connector_logs():
 
 def stix_pattern(where, entity_type: str, window: tuple) -> str:
     """The pattern a connector translates: always with START/STOP (connectors otherwise
-    search only their last minutes), and `x IN (...)` as ORs of equalities (some
-    connectors, mysql 8.1.3, mistranslate IN)."""
-    return to_stix(where, entity_type, window, expand_in=True)
+    search only their last minutes), `x IN (...)` as ORs of equalities (some connectors,
+    mysql 8.1.3, mistranslate IN), and without `IS [NOT] NULL`, which stix-shifter cannot
+    translate (EXISTS): the source then answers more, and Kestrel matches the records."""
+    exists_free = relax(where, lambda comparison: comparison.op != "IS")
+    return to_stix(exists_free, entity_type, window, expand_in=True)
 
 
 def _window(window, lookback) -> tuple:
