@@ -428,6 +428,9 @@ KEYWORD_SYNTAX = {
 }
 for _word in ("CREATED", "ACCEPTED", "CONTAINED", "LINKED", "LOADED", "OWNED"):
     KEYWORD_SYNTAX[_word] = f"FIND <entity-type> {_word} [BY] <var>"
+KEYWORD_SYNTAX["CONTAINED"] += ("   (also what the references no other relation names point "
+                                "at, such as x-oca-event's process_ref: "
+                                "FIND process CONTAINED BY events)")
 for _word in ("COUNT", "SUM", "MIN", "MAX", "AVG", "NUNIQUE"):
     KEYWORD_SYNTAX[_word] = f"GROUP <var> BY <attribute> WITH {_word}(<attribute>) [AS <name>]"
 

@@ -13,7 +13,7 @@ from .errors import KestrelError
 
 CONFIG_ENV = "KESTREL_CONFIG"
 USER_FILE = Path("~/.config/kestrel/kestrel.yaml")
-ENV_OVERRIDES = {"disp_rows": "KESTREL_DISP_ROWS"}
+ENV_OVERRIDES = {"disp_rows": "KESTREL_DISP_ROWS", "geoip_db": "KESTREL_GEOIP_DB"}
 BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 
 
@@ -26,6 +26,7 @@ class Config:
     http_timeout: int
     stixshifter: dict  # stixshifter:// data sources (see defaults.yaml)
     analytics: dict    # python:// analytics registered by configuration
+    geoip_db: list     # MaxMind .mmdb files for geoip and ip_map
 
 
 def user_config_path() -> Path:
@@ -40,6 +41,8 @@ def load_config() -> Config:
         values.update({k: (v, str(path)) for k, v in _read_user_file(path).items()})
     elif os.environ.get(CONFIG_ENV):
         raise KestrelError(f"{CONFIG_ENV} names {path}, which is not a file")
+    elif path.exists():
+        raise KestrelError(f"the configuration {path} is not a file")
     for key, var in ENV_OVERRIDES.items():
         if os.environ.get(var):
             values[key] = (os.environ[var], f"the environment variable {var}")
@@ -57,6 +60,8 @@ def _read_user_file(path: Path) -> dict:
         data = yaml.safe_load(path.read_text())
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
         raise KestrelError(f"cannot read the configuration {path}: {err}") from None
+    except RecursionError:
+        raise KestrelError(f"cannot read the configuration {path}: it nests too deeply") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -74,10 +79,15 @@ def _coerce(key, value, origin, kind):
             return int(value)
         if kind == "dict" and isinstance(value, dict):
             return value
+        if kind == "list" and isinstance(value, str):  # from the environment: a:b:c
+            return [path for path in value.split(os.pathsep) if path]
+        if kind == "list" and isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return value
     except (KeyError, TypeError, ValueError):
         pass
     else:
-        if kind not in ("bool", "int", "dict"):
+        if kind not in ("bool", "int", "dict", "list"):
             return value
-    expected = {"bool": "true or false", "int": "a whole number", "dict": "a mapping"}[kind]
+    expected = {"bool": "true or false", "int": "a whole number", "dict": "a mapping",
+                "list": "a list of paths"}[kind]
     raise KestrelError(f"configuration {key} in {origin} must be {expected}, not {value!r}")

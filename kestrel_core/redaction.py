@@ -1,7 +1,8 @@
 """Credentials out of every message, log line and output.
 
-A URL's password (store URLs, bundle URLs, stix-shifter connections) and every secret
-of a stix-shifter profile seen in this process are replaced by ***.
+A URL's password (store URLs, bundle URLs, stix-shifter connections), in its user info
+or as a query parameter (`?password=`, a libpq form), and every secret of a stix-shifter
+profile seen in this process are replaced by ***.
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ import re
 # keys whose values (and everything below them) are credentials
 SECRET_KEY = re.compile(r"auth|pass|secret|token|api_?key|credential|private|cert|^sec$", re.I)
 URL_USERINFO = re.compile(r"(\b[a-z][a-z0-9+.\-]*://[^/\s:@'\"]*):([^@\s/'\"]+)@", re.I)
+# a URL's query parameter or a libpq keyword that holds a credential: ?password=..., sslkey=
+URL_PARAMETER = re.compile(r"([?&;\s](?:password|passwd|pwd|sslpassword|token|api_?key|secret)"
+                           r"=)([^&;\s'\"]+)", re.I)
 
 _SECRETS: set = set()  # every secret of every profile seen: log lines are redacted of them
 
@@ -44,12 +48,13 @@ def secrets_of(value, secret=False) -> set:
         found.update(s for s in _leaves(value) if s)
     elif isinstance(value, str):
         found.update(m.group(2) for m in URL_USERINFO.finditer(value))
+        found.update(m.group(2) for m in URL_PARAMETER.finditer(value))
     return found
 
 
 def redact(text, secrets=None) -> str:
     """`text` with every known secret (or those given) and any URL password as ***."""
-    text = URL_USERINFO.sub(r"\1:***@", str(text))
+    text = URL_PARAMETER.sub(r"\1***", URL_USERINFO.sub(r"\1:***@", str(text)))
     for secret in sorted(secrets if secrets is not None else _SECRETS, key=len, reverse=True):
         if len(secret) >= 4:
             text = text.replace(secret, "***")

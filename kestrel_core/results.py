@@ -28,38 +28,48 @@ class Result:
 
 @dataclass
 class VariableSummary(Result):
-    """A variable a statement created or changed."""
+    """A variable a statement created or changed: its distinct `entities` (by
+    kestrel.identity), the `occurrences` that store them (a process without a unique
+    id has one per record) and the `records` holding them; a GROUP result's rows count
+    as both entities and occurrences."""
 
     name: str
     entity_type: str
     entities: int
+    occurrences: int
     records: int
     seconds: float = 0.0
     command: str = ""
     notes: list = field(default_factory=list)
     grouped: bool = False
 
+    def counts(self) -> str:
+        """'5 process entities (704 occurrences) in 704 records'"""
+        if self.grouped:
+            return f"{self.entities} rows grouped from {self.entity_type}"
+        return (f"{self.entities} {self.entity_type} entities ({self.occurrences} "
+                f"occurrences) in {self.records} records")
+
     def to_text(self):
-        what = (f"{self.entities} rows grouped from {self.entity_type}" if self.grouped else
-                f"{self.entities} {self.entity_type} entities in {self.records} records")
-        text = f"{self.name}: {what} ({self.command.upper()}, {self.seconds:.2f} s)"
+        text = f"{self.name}: {self.counts()} ({self.command.upper()}, {self.seconds:.2f} s)"
         return "\n".join([text] + [f"note: {n}" for n in self.notes])
 
     def to_html(self):
         notes = "".join(f"<p class='kestrel-note'>{html.escape(n)}</p>" for n in self.notes)
         return (
             "<table class='kestrel-summary'><thead><tr><th>variable</th><th>type</th>"
-            "<th>entities</th><th>records</th><th>time</th></tr></thead><tbody><tr>"
-            f"<td>{html.escape(self.name)}</td><td>{html.escape(self.entity_type)}</td>"
-            f"<td>{self.entities}</td><td>{self.records}</td><td>{self.seconds:.2f} s</td>"
+            "<th>entities</th><th>occurrences</th><th>records</th><th>time</th></tr></thead>"
+            f"<tbody><tr><td>{html.escape(self.name)}</td>"
+            f"<td>{html.escape(self.entity_type)}</td><td>{self.entities}</td>"
+            f"<td>{self.occurrences}</td><td>{self.records}</td><td>{self.seconds:.2f} s</td>"
             f"</tr></tbody></table>{notes}"
         )
 
     def to_dict(self):
         return {"kind": "variable", "name": self.name, "entity_type": self.entity_type,
-                "entities": self.entities, "records": self.records,
-                "seconds": self.seconds, "command": self.command, "notes": list(self.notes),
-                "grouped": self.grouped}
+                "entities": self.entities, "occurrences": self.occurrences,
+                "records": self.records, "seconds": self.seconds, "command": self.command,
+                "notes": list(self.notes), "grouped": self.grouped}
 
 
 @dataclass
@@ -169,9 +179,7 @@ class Inspection(Result):
     head: pd.DataFrame
 
     def _heading(self) -> str:
-        s = self.summary
-        return (f"{s.name}: {s.entities} rows grouped from {s.entity_type}" if s.grouped else
-                f"{s.name}: {s.entities} {s.entity_type} entities in {s.records} records")
+        return f"{self.summary.name}: {self.summary.counts()}"
 
     def to_text(self):
         return self._heading() + "\n" + self.head.to_string(index=False, na_rep="")

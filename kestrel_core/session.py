@@ -178,6 +178,7 @@ class Session(AbstractContextManager):
             summary.command = stmt.command
             if not summary.entities:
                 summary.notes.append(f"{outcome.variable.name} is empty: nothing matched")
+                summary.notes.extend(outcome.empty_notes)
                 summary.notes.extend(semantics.empty_result_notes(resolved, self._store))
             results.append(summary)
         return results
@@ -212,12 +213,14 @@ class Session(AbstractContextManager):
         return self._summary_of(self._variable(name))
 
     def _summary_of(self, variable) -> VariableSummary:
-        return VariableSummary(
-            name=variable.name, entity_type=variable.entity_type,
-            entities=self._store.count(variable.view),
-            records=0 if variable.grouped else self._store.record_count(variable.view),
-            grouped=variable.grouped,
-        )
+        if variable.grouped:  # rows, not entities
+            rows = self._store.count(variable.view)
+            return VariableSummary(name=variable.name, entity_type=variable.entity_type,
+                                   entities=rows, occurrences=rows, records=0, grouped=True)
+        entities, occurrences = self._store.entity_counts(variable.view, variable.entity_type)
+        return VariableSummary(name=variable.name, entity_type=variable.entity_type,
+                               entities=entities, occurrences=occurrences,
+                               records=self._store.record_count(variable.view))
 
     def variable_dataframe(self, name, limit=None) -> pd.DataFrame:
         """A variable as a DataFrame, for hunters who continue in pandas."""

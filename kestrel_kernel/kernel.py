@@ -8,12 +8,14 @@ asked of the core's Session (`kestrel.session`; its errors and results come from
 from __future__ import annotations
 
 import atexit
+import ipaddress
 import logging
 import os
 import time
 import uuid
 from importlib.metadata import PackageNotFoundError, version
 
+from ipykernel.kernelapp import IPKernelApp
 from ipykernel.kernelbase import Kernel
 
 from kestrel.errors import KestrelError
@@ -30,6 +32,18 @@ except PackageNotFoundError:  # running from a source tree
     VERSION = "0"
 
 INTERRUPTED = "interrupted: the statement was cancelled; earlier variables are unchanged"
+_MALFORMED_CODE = "malformed request: code must be a string"
+
+
+def _malformed(code, cursor_pos) -> str | None:
+    """What is wrong with a request a front end sent, or None: a reply with status error
+    beats none at all (ipykernel sends nothing when a handler raises)."""
+    if not isinstance(code, str):
+        return _MALFORMED_CODE
+    if cursor_pos is not None and (isinstance(cursor_pos, bool)
+                                   or not isinstance(cursor_pos, int)):
+        return f"malformed request: cursor_pos must be a whole number, not {cursor_pos!r}"
+    return None
 
 
 class KestrelKernel(Kernel):
@@ -65,6 +79,8 @@ class KestrelKernel(Kernel):
 
     async def do_execute(self, code, silent, store_history=True, user_expressions=None,
                          allow_stdin=False):
+        if not isinstance(code, str):
+            return self._error_reply("KestrelProtocolError", _MALFORMED_CODE, silent)
         if self.hunt is None:
             err = self.startup_error
             return self._error_reply(type(err).__name__, str(err), silent)
@@ -131,6 +147,9 @@ class KestrelKernel(Kernel):
     # ------------------------------------------------------------ complete, inspect
 
     async def do_complete(self, code, cursor_pos):
+        problem = _malformed(code, cursor_pos)
+        if problem:
+            return self._error_reply("KestrelProtocolError", problem, silent=True)
         cursor_pos = len(code) if cursor_pos is None else cursor_pos
         if self.hunt is None:
             return {"status": "ok", "matches": [], "cursor_start": cursor_pos,
@@ -143,12 +162,18 @@ class KestrelKernel(Kernel):
                 "metadata": {"_jupyter_types_experimental": types}}
 
     async def do_is_complete(self, code):
+        problem = _malformed(code, None)
+        if problem:
+            return self._error_reply("KestrelProtocolError", problem, silent=True)
         status = Session.is_complete(code)
         if status == "incomplete":
             return {"status": status, "indent": "    "}
         return {"status": status}
 
     async def do_inspect(self, code, cursor_pos, detail_level=0, omit_sections=()):
+        problem = _malformed(code, cursor_pos)
+        if problem:
+            return self._error_reply("KestrelProtocolError", problem, silent=True)
         data = {}
         if self.hunt is not None:
             try:
@@ -171,3 +196,20 @@ class KestrelKernel(Kernel):
             self.hunt.close()
         return {"status": "ok", "restart": restart}
 
+
+class KestrelKernelApp(IPKernelApp):
+    """ipykernel's app, less its warning about unencrypted TCP when the kernel listens on
+    the loopback interface only (Jupyter's usual set-up): that traffic never leaves the
+    machine, and the warning would greet every hunter in every front end's log."""
+
+    def init_sockets(self):
+        if self.transport == "tcp" and _is_loopback(self.ip):
+            self.log.addFilter(lambda record: "without encryption" not in record.getMessage())
+        super().init_sockets()
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -30,24 +30,24 @@ def bundle(result) -> dict:
 def summary_bundle(summaries: list, seconds: float) -> dict:
     """One compact table of the variables a cell created or changed, and the cell's time.
 
-    A GROUP result holds rows, not entities: its type reads "process (grouped)", its
-    rows count as entities and it has no records."""
+    Entities are distinct (kestrel.identity), beside the occurrences that store them. A
+    GROUP result holds rows, not entities: its type reads "process (grouped)", its rows
+    count as entities and it has no occurrences or records."""
     rows, lines, notes = [], [], []
     for s in summaries:
         kind = f"{s.entity_type} (grouped)" if s.grouped else s.entity_type
-        records = "" if s.grouped else str(s.records)
+        occurrences, records = ("", "") if s.grouped else (str(s.occurrences), str(s.records))
         rows.append(
             f"<tr><td>{html.escape(s.name)}</td><td>{html.escape(kind)}</td>"
-            f"<td>{s.entities}</td><td>{records}</td><td>{s.seconds:.2f} s</td></tr>")
-        counts = (f"{s.entities} rows grouped from {s.entity_type}" if s.grouped else
-                  f"{s.entity_type}, {s.entities} entities, {s.records} records")
-        lines.append(f"{s.name}: {counts}, {s.seconds:.2f} s")
+            f"<td>{s.entities}</td><td>{occurrences}</td><td>{records}</td>"
+            f"<td>{s.seconds:.2f} s</td></tr>")
+        lines.append(f"{s.name}: {s.counts()}, {s.seconds:.2f} s")
         notes.extend(s.notes)
     footer = f"cell: {seconds:.2f} s"
     text = "\n".join(lines + [f"note: {n}" for n in notes] + [footer])
     markup = (
         "<table class='kestrel-summary'><thead><tr><th>variable</th><th>type</th>"
-        "<th>entities</th><th>records</th><th>time</th></tr></thead>"
+        "<th>entities</th><th>occurrences</th><th>records</th><th>time</th></tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table>"
         + "".join(f"<p class='kestrel-note'>{html.escape(n)}</p>" for n in notes)
         + f"<p class='kestrel-footer'>{html.escape(footer)}</p>"

@@ -31,7 +31,8 @@ def test_success_prints_summaries_and_tables(tmp_path, shared_data, cmd_pids):
     proc = run_cli(hf)
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    assert re.search(r"procs: \d+ process entities in 14 records \(GET", out), out
+    assert re.search(rf"procs: {len(cmd_pids)} process entities \(14 occurrences\) in 14 "
+                     r"records \(GET", out), out
     lines = out.splitlines()
     header = next(i for i, line in enumerate(lines) if re.fullmatch(r"\s*name\s+pid\s*", line))
     rows = [line.split() for line in lines[header + 1: header + 4]]
@@ -54,6 +55,15 @@ def test_describe_prints_the_statistics(tmp_path, shared_data, cmd_pids):
     stats = dict(line.split(None, 1) for line in block[:7])
     assert (stats["count"], stats["unique"]) == (str(len(entities)), str(len(cmd_pids)))
     assert (stats["min"], stats["max"]) == (str(min(cmd_pids)), str(max(cmd_pids)))
+
+
+def test_a_typo_in_a_where_exits_1(tmp_path, shared_data):
+    hf = tmp_path / "typo.hf"
+    hf.write_text(f"procs = GET process FROM '{shared_data}/doctored-1k.json' WHERE nmae = 'x'\n")
+    proc = run_cli(hf)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr.startswith('UnknownAttribute: line 1, column ')
+    assert 'hint: did you mean "name"?' in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_syntax_error_exit_1_with_caret(tmp_path):

@@ -63,6 +63,7 @@ class AnalyticsContext:
     variables: tuple           # the ON variables, in order
     entity_types: dict         # ON variable -> entity type
     grouped: tuple = ()        # ON variables that hold GROUP rows, not entities
+    geoip_db: tuple = ()       # the configuration's MaxMind databases (geoip, ip_map)
     _timestamped: Callable = None
     _huntflow: Callable = None
 

@@ -18,6 +18,7 @@ the function takes **kwargs (then it checks them itself).
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import inspect
 import logging
@@ -54,7 +55,9 @@ class PythonAnalytics:
     def function(self, name: str):
         if name not in self.targets:
             known = ", ".join(self.names()) or "none installed"
-            raise AnalyticsError(f'no analytics "{name}" is registered (registered: {known})')
+            close = difflib.get_close_matches(name, self.names(), n=1)
+            raise AnalyticsError(f'no analytics "{name}" is registered (registered: {known})',
+                                 hint=f"did you mean python://{close[0]}?" if close else None)
         if name not in self._loaded:
             target = self.targets[name]
             try:

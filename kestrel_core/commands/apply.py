@@ -38,6 +38,7 @@ def run(resolved, ctx):
         uri=stmt.uri, variables=tuple(variables),
         entity_types={name: v.entity_type for name, v in variables.items()},
         grouped=tuple(name for name, v in variables.items() if v.grouped),
+        geoip_db=tuple(ctx.config.geoip_db),
         _timestamped=lambda name: pd.DataFrame(ctx.store.timestamped(variables[name].view)),
         _huntflow=lambda: huntflow_steps(ctx.store, ctx.symtable),
     )

@@ -14,6 +14,7 @@ from ..syntax.unparse import unparse
 class Outcome:
     variable: Optional[Variable] = None
     results: list = field(default_factory=list)
+    empty_notes: list = field(default_factory=list)  # why, should the variable be empty
 
 
 @dataclass

@@ -7,6 +7,7 @@ import dataclasses
 import pandas as pd
 
 from ..errors import StoreError
+from ..identity import HOST, RECORD_COLUMNS, is_internal, reference_paths
 from ..results import Table
 from .base import Outcome
 from .transform import evaluate
@@ -37,23 +38,37 @@ class DispTable(Table):
         return {**super().to_dict(), "total_at_least": self.at_least}
 
 
-def _shown_columns(columns, attrs):
-    """ATTR's columns, or every attribute but internal ids and references.
-
-    Rows are distinct: DISP shows each combination of values once."""
+def _shown_columns(columns, attrs, entity_type, hosted):
+    """ATTR's columns, or a hunter's: the entity's own attributes (and a process's host
+    where it tells processes apart), then what it reaches through references (a LOADed
+    file's `parent_ref.name`, and the paths its identity follows, such as
+    network-traffic's `src_ref.value`), then its records' times; never ids, references as
+    ids or a LOADed file's flattened ids and types."""
     if attrs:
         return list(attrs)
-    return [c for c in columns if c != "id" and not c.endswith(("_ref", "_refs"))] or columns
+    data = [c for c in columns if not is_internal(c) and c not in RECORD_COLUMNS]
+    own = [c for c in data if not c.split(".")[0].endswith(("_ref", "_refs"))]
+    followed = [c for c in data if c not in own]
+    followed += [p for p in reference_paths(entity_type)
+                 if p not in followed and p.split(".")[0] in columns]
+    if hosted and HOST not in own:
+        own.append(HOST)
+    return own + followed + [c for c in RECORD_COLUMNS if c in columns] or columns
 
 
-def _page(ctx, view, shown, expr, cap):
-    """(rows, total, exact) of the page; an empty view has none (even when an attribute
-    path cannot be joined), which only costs a count when reading failed."""
+def _page(ctx, view, shown, expr, cap, entity_type):
+    """(rows, total, exact) of the page: a row per entity (`entity_type`), or per
+    distinct combination of ATTR's values (None); an empty view has none (even when an
+    attribute path cannot be joined), which only costs a count when reading failed."""
+    store, offset = ctx.store, expr.offset or 0
     try:
-        return ctx.store.distinct_page(view, shown, expr.sort_by, expr.ascending, cap,
-                                       expr.offset or 0, count_rows=COUNT_ROWS)
+        if entity_type is None:
+            return store.distinct_page(view, shown, expr.sort_by, expr.ascending, cap,
+                                       offset, count_rows=COUNT_ROWS)
+        return store.entity_page(view, entity_type, shown, expr.sort_by, expr.ascending,
+                                 cap, offset, count_rows=COUNT_ROWS)
     except StoreError:
-        if not ctx.store.count(view):
+        if not store.count(view):
             return [], 0, True
         raise
 
@@ -66,9 +81,14 @@ def run(resolved, ctx):
     before = len(ctx.created_views)
     try:
         view = evaluate(ctx, resolved, "disp", resolved.selection)
+        # a row per entity, as summaries and LIMIT count them; with ATTR, or of a GROUP
+        # result, a row per distinct combination of values
+        by_values = expr.attrs or resolved.var(expr.input).grouped
+        entity_type = None if by_values else resolved.entity_type
         columns = ctx.store.columns(view)
-        shown = _shown_columns(columns, expr.attrs)
-        rows, total, exact = _page(ctx, view, shown, expr, cap)
+        shown = _shown_columns(columns, expr.attrs, entity_type,
+                               entity_type is not None and ctx.store.hosted(entity_type, columns))
+        rows, total, exact = _page(ctx, view, shown, expr, cap, entity_type)
     finally:
         for temporary in reversed(ctx.created_views[before:]):
             ctx.store.drop(temporary)

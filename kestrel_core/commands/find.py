@@ -16,7 +16,7 @@ from ..errors import DataSourceError, StoreError
 from ..sources import Query
 from ..stix import ADDRESSES
 from ..syntax import ast
-from ..timestamps import parse_timestamp, window_datetimes
+from ..timestamps import format_timestamp, parse_timestamp, window_datetimes
 from .base import Outcome
 from .narrow import narrow
 
@@ -28,6 +28,8 @@ def run(resolved, ctx):
     prefetching = ctx.config.prefetch_find and source_var.source
     if prefetching:
         native = _prefetch(resolved, ctx, source_var)
+    elif source_var.source:
+        native = [f"{STORED}: prefetch_find is off in the configuration"]
     related = ctx.new_view(stmt.output)
     # LINKED's time range is the shared record's; a reference has no record, so for other
     # relations it keeps the found entities seen in a record within it (narrow)
@@ -56,6 +58,9 @@ IDENTITY = {
     **{t: (("value",),) for t in ADDRESSES + ("url", "email-addr")},
 }
 
+
+# How FIND's notes end when the data source was not asked (EXPLAIN shows them).
+STORED = "FIND used the records already stored"
 
 # Types whose firepit identity is their value: the same entity in every record, so
 # fetching the records that hold a found entity completes its story (records, times).
@@ -93,16 +98,68 @@ def _identities(stmt, ctx, source_var) -> dict:
 def _prefetch(resolved, ctx, source_var):
     """Ask the variable's data source for the records holding the entities' identifying
     values (or pointing at them), around their time; a source that cannot express the
-    query leaves FIND to the stored records."""
-    stmt = resolved.stmt
+    query leaves FIND to the stored records.  The notes say what was asked, or why not."""
+    stmt, name = resolved.stmt, source_var.name
     window = _prefetch_window(ctx, source_var, resolved.selection.window)
     batch = _prefetch_batch(stmt, ctx, source_var)
-    if window is None or not batch:
+    if not batch:
         return []
-    queries = _identity_queries(resolved, ctx, source_var, batch)
-    if not queries:
-        return [f"prefetch skipped: {source_var.name} has no identifying attribute"]
-    return _fetch(stmt, ctx, source_var, queries, window)
+    if window is None:
+        return [f"no prefetch: no record holds an entity of {name}, so there is nothing to "
+                f"look up; {STORED}"]
+    identities = _identities(stmt, ctx, source_var)
+    attributes, values = _identified_by(ctx, source_var.entity_type, source_var.view,
+                                        identities)
+    if not attributes:
+        return [f"no prefetch: {_unidentified(source_var, identities)}; {STORED}"]
+    refs = [ref for ref, direction in resolved.links
+            if direction == "in" and ref.endswith("_ref")]
+    pointing = (f", or {_a(stmt.entity_type)} {stmt.entity_type} referring to them by "
+                f"{' or '.join(refs)}" if refs else "")
+    asked = (f"prefetch: the records holding the {source_var.entity_type} entities of {name}, "
+             f"by {_by(attributes, values)}{pointing}, {_between(window)}")
+    queries = _identity_queries(stmt.entity_type, source_var.entity_type, refs, attributes,
+                                values, batch)
+    return [asked] + _fetch(stmt, ctx, source_var, queries, window,
+                            "no prefetch: {}; " + STORED)
+
+
+def _unidentified(source_var, identities) -> str:
+    """Why the variable's entities cannot be looked up in other records: they lack the
+    attributes that would identify them, or neither Kestrel nor the data source knows
+    any (a bundle gives each record its own process unless it has an x_unique_id)."""
+    kind, name = source_var.entity_type, source_var.name
+    usable = identities.get(kind, ())
+    unusable = [i for i in IDENTITY.get(kind, ()) if i not in usable]
+    if usable:
+        whatever = (f" (in this data source each record has its own {kind}, whatever its "
+                    f"{_alternatives(unusable)})" if unusable else "")
+        return (f"{name} has no {_alternatives(usable)} to ask the data source for other "
+                f"records by{whatever}")
+    if unusable:
+        return (f"in this data source each record has its own {kind}, whatever its "
+                f"{_alternatives(unusable)}, so no other record holds the entities of {name}")
+    return (f"Kestrel knows no attribute that identifies {_a(kind)} {kind} across records, "
+            f"so the data source cannot be asked for other records of {name}")
+
+
+def _alternatives(identities) -> str:
+    return " or ".join(" and ".join(attributes) for attributes in identities)
+
+
+def _a(entity_type) -> str:
+    return "an" if entity_type[0] in "aeiox" else "a"  # an x-oca-event, a user-account
+
+
+def _by(attributes, values) -> str:
+    """`pid (14 values)`, `src_port (3 values) and dst_port (1 value)`."""
+    return " and ".join(f"{a} ({len(v)} value{'' if len(v) == 1 else 's'})"
+                        for a, v in zip(attributes, values))
+
+
+def _between(window) -> str:
+    start, stop = window_datetimes(window)
+    return f"{format_timestamp(start)} to {format_timestamp(stop)}"
 
 
 def _prefetch_records_of(resolved, ctx, source_var, found_view):
@@ -119,7 +176,10 @@ def _prefetch_records_of(resolved, ctx, source_var, found_view):
         return []
     queries = [_among(stmt.entity_type, attributes[0], values[0][i:i + batch])
                for i in range(0, len(values[0]), batch)]
-    return _fetch(stmt, ctx, source_var, queries, window)
+    asked = (f"prefetch: the other records of the {stmt.entity_type} entities found, by "
+             f"{_by(attributes[:1], values)}, {_between(window)}")
+    return [asked] + _fetch(stmt, ctx, source_var, queries, window,
+                            "no prefetch of the other records of the entities found: {}")
 
 
 def _identified_by(ctx, entity_type, view, identities):
@@ -137,8 +197,10 @@ def _among(entity_type, attribute, values):
     return ast.Comparison(ast.AttrPath(entity_type, attribute), "IN", tuple(values))
 
 
-def _fetch(stmt, ctx, source_var, wheres, window):
-    """Query the variable's source for each ECGP and store what comes back."""
+def _fetch(stmt, ctx, source_var, wheres, window, unasked):
+    """Query the variable's source for each ECGP and store what comes back; a query the
+    source cannot express ends the prefetch with the note `unasked` (a format string
+    taking the source's message)."""
     native = []
     for where in wheres:
         query = Query(stmt.entity_type, where, window, exact=False)
@@ -146,7 +208,7 @@ def _fetch(stmt, ctx, source_var, wheres, window):
             result = ctx.sources.query(source_var.source, query, ctx.progress)
         except DataSourceError as err:
             if getattr(err, "code", None) in ("mapping_error", "not_implemented"):
-                return native + [f"prefetch skipped: {err.message}"]  # the source can't say it
+                return native + [unasked.format(err.message)]  # the source can't say it
             raise err.at(stmt.span, ctx.source_text)
         ctx.store.ingest(f"prefetch-{uuid.uuid4().hex}", _new_records(ctx, result.bundles))
         native.extend("prefetch: " + q for q in result.native_queries)
@@ -165,23 +227,15 @@ def _new_records(ctx, bundles):
                                      or o.get("id") not in known]} if known else bundle
 
 
-def _identity_queries(resolved, ctx, source_var, batch):
-    """ECGPs for records holding the variable's entities (or, for references the result
-    holds, pointing at them), `batch` values of the first identifying attribute at a time."""
-    stmt = resolved.stmt
-    input_type = source_var.entity_type
-    attributes, values = _identified_by(ctx, input_type, source_var.view,
-                                        _identities(stmt, ctx, source_var))
-    if not attributes:
-        return []
-    refs = [ref for ref, direction in resolved.links
-            if direction == "in" and ref.endswith("_ref")]
+def _identity_queries(result_type, input_type, refs, attributes, values, batch):
+    """ECGPs for records holding the variable's entities (or, by `refs` the result holds,
+    pointing at them), `batch` values of the first identifying attribute at a time."""
     first, rest = values[0], list(zip(attributes[1:], values[1:]))
     queries = []
     for i in range(0, len(first), batch):
         chunk = first[i:i + batch]
         held = [_among(input_type, attributes[0], chunk)]
-        held += [_among(stmt.entity_type, f"{ref}.{attributes[0]}", chunk) for ref in refs]
+        held += [_among(result_type, f"{ref}.{attributes[0]}", chunk) for ref in refs]
         held = held[0] if len(held) == 1 else ast.BoolExpr("OR", tuple(held))
         extra = [_among(input_type, a, v) for a, v in rest]
         queries.append(ast.BoolExpr("AND", (held, *extra)) if extra else held)

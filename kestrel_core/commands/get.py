@@ -6,8 +6,10 @@ import dataclasses
 import uuid
 
 from ..errors import DataSourceError
+from ..redaction import redact
 from ..sources import Query
 from ..syntax.ecgp import ALWAYS, NEVER, center_part, to_stix
+from ..timestamps import format_timestamp, window_datetimes
 from .base import Outcome
 from .narrow import narrow
 
@@ -22,7 +24,7 @@ def run(resolved, ctx):
                         "source", stmt)
     where, window = selection.where, selection.window
     view = ctx.new_view(stmt.output)
-    pattern, native = None, []
+    pattern, native, notes = None, [], []
     if where is NEVER:
         ctx.store.empty_view(view, stmt.entity_type)
         native = ["nothing to ask: a referenced variable has no values"]
@@ -38,12 +40,26 @@ def run(resolved, ctx):
         ctx.store.ingest(query_id, result.bundles, stmt.entity_type)
         center = center_part(where, stmt.entity_type)
         ctx.store.extract(view, stmt.entity_type, query_id, None if center is ALWAYS else center)
+        notes = _outside(window, result.time_span, uri)
     # the source matched the WHERE and the window: what is left is the LIMIT
     view = narrow(ctx, stmt.output, view, stmt.entity_type,
                   dataclasses.replace(selection, where=ALWAYS, window=None))
     variable = ctx.make_variable(resolved, view, stmt.entity_type, source=uri, pattern=pattern,
                                  native_queries=tuple(native))
-    return Outcome(variable)
+    return Outcome(variable, empty_notes=notes)
+
+
+def _outside(window, span, uri) -> list:
+    """A note when the time range misses every record the source read: their own span
+    says which range would find them (LAST 5 MINUTES on last year's data)."""
+    if not window or span is None:
+        return []
+    start, stop = window_datetimes(window)
+    if start <= span.latest and span.earliest < stop:
+        return []
+    return [f"the time range {format_timestamp(start)} to {format_timestamp(stop)} holds none "
+            f"of the records of {redact(uri)}: they span {format_timestamp(span.earliest)} to "
+            f"{format_timestamp(span.latest)}"]
 
 
 def _from_variable(resolved, ctx):

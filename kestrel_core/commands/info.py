@@ -11,9 +11,14 @@ def run_info(resolved, ctx):
     variable = resolved.var(resolved.stmt.input)
     store = ctx.store
     seen = store.time_range(variable.view)
+    if variable.grouped:  # rows, not entities
+        entities = occurrences = store.count(variable.view)
+    else:
+        entities, occurrences = store.entity_counts(variable.view, variable.entity_type)
     lines = [
         f"entity type: {variable.entity_type}",
-        f"entities: {store.count(variable.view)}",
+        f"entities: {entities}",
+        f"occurrences: {occurrences}",
         f"records: {store.record_count(variable.view)}",
         f"attributes: {', '.join(c for c in store.columns(variable.view) if c != 'id')}",
         f"time range: {seen[0]} to {seen[1]}" if seen else "time range: none",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
+import uuid
 from pathlib import Path
 
 import pandas as pd
@@ -36,13 +38,15 @@ def run(resolved, ctx):
         raise ctx.error(DataSourceError, f"cannot write {stmt.path}: {folder} {problem}", stmt)
     frame = pd.DataFrame(ctx.store.rows(variable.view))
     content = writer(frame)
-    # written beside, then renamed over: a failed write (a full disk) leaves an old file whole
-    partial = folder / f".{path.name}.{os.getpid()}.partial"
+    # written beside, then renamed over: a failed write (a full disk) leaves an old file
+    # whole; a short name of its own, so any name the folder takes works for the file
+    partial = folder / f".kestrel-{os.getpid()}-{uuid.uuid4().hex[:8]}.partial"
     try:
         partial.write_bytes(gzip.compress(content) if gzipped else content)
         os.replace(partial, path)
     except OSError as err:
-        partial.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
         raise ctx.error(DataSourceError,
                         f"cannot write {stmt.path}: {err.strerror or err}", stmt) from None
     return Outcome(results=[Text(f"saved {stmt.input}",

@@ -62,21 +62,51 @@ def attribute_problem(attribute, columns, entity_type, catalog, via=None):
     return problems[0]
 
 
-def attribute_notes(where, entity_type, catalog) -> list:
-    """Notes on ECGP attributes that neither STIX nor the stored data know.
+# Properties every STIX cyber-observable may have.
+COMMON_PROPERTIES = {"id", "type", "spec_version", "object_marking_refs", "granular_markings",
+                     "defanged", "extensions"}
 
-    STIX allows custom attributes and a source may simply lack some, so this is a
-    note on an empty result, not an error: usually it is a typo.
-    """
+
+def unknown_attribute(attribute, entity_type, catalog):
+    """None if `attribute` (a path) may be an attribute of `entity_type` entities in a data
+    source: a STIX property of the type (or, through a reference, of the referenced type),
+    an `x_` custom one, or one the stored data has; else (why not, the closest known one).
+    Types this vocabulary does not describe (extensions such as x-oca-event) are the
+    data's to define: nothing is refused there."""
+    vocabulary = STIX_PROPERTIES.get(entity_type)
+    if vocabulary is None:
+        return None
+    stored = set(catalog.type_columns(entity_type))
+    if attribute.replace("[*]", "") in stored:
+        return None  # a flattened column as stored: hashes.'SHA-256'
+    steps = path_steps(attribute)
+    head = steps[0].replace("[*]", "")
+    known = set(vocabulary.split()) | COMMON_PROPERTIES | stored
+    if head in known or head.startswith("x_"):
+        if len(steps) == 1 or not head.endswith(("_ref", "_refs")):
+            return None
+        rest = ".".join(steps[1:])
+        targets = catalog.ref_targets(entity_type, head)
+        problems = [unknown_attribute(rest, target, catalog) for target in targets]
+        if not targets or None in problems:
+            return None
+        return problems[0]
+    close = difflib.get_close_matches(head, sorted(known - {"id", "type"}), n=1)
+    return (f'{entity_type} has no "{head}" in STIX or in the stored data; custom attributes '
+            "start with x_", close[0] if close else None)
+
+
+def attribute_notes(where, entity_type, catalog) -> list:
+    """Notes on WHERE attributes STIX knows that no stored entity has: a source may simply
+    not send them (the likely reason of an empty result, where a typo is an error)."""
     notes = []
     for comparison in comparisons(where):
         kind = comparison.path.entity_type or entity_type
         head = comparison.path.attribute.split(".")[0].replace("[*]", "")
-        known = set(catalog.type_columns(kind)) | set(STIX_PROPERTIES.get(kind, "").split())
-        if known and head not in known and not head.startswith("x_"):
-            close = difflib.get_close_matches(head, sorted(known), n=1)
-            hint = f'; did you mean "{close[0]}"?' if close else ""
-            notes.append(f'{kind} has no attribute "{head}" in STIX or in the stored data{hint}')
+        stored = set(catalog.type_columns(kind))
+        stix = STIX_PROPERTIES.get(kind, "").split()
+        if stored - {"id"} and head not in stored and head in stix:
+            notes.append(f'no stored {kind} has "{head}": the data source may not send it')
     return list(dict.fromkeys(notes))
 
 

@@ -2,6 +2,14 @@
 `loaded` and `owned` between two entity types, and which side holds them; `linked`
 holds between entities of any types that one record (observation) holds.
 
+Every other reference the stored data holds is `contained`: a custom one of an
+extension object (x-oca-event's process_ref, parent_process_ref, file_ref,
+network_ref, x-oca-asset's ip_refs, x-ibm-finding's src_ip_ref) or a STIX one no
+relation names (resolves_to_refs).  The holder contains what it points to, as an
+event's fields hold its process, file and connection; no other word fits references
+whose meaning only their data source knows.  The types they point to are the stored
+ids' (the catalog's `references`), whatever their names suggest.
+
 `FIND R rel V` asks for R entities that stand in `rel` to V's entities (R rel V);
 `FIND R rel BY V` for those that V's entities stand in `rel` to (V rel R).
 """
@@ -31,6 +39,10 @@ RELATIONS = {
     **{(a, "created", "network-traffic"): [("src_ref", "y")] for a in ADDRESSES},
     **{(a, "accepted", "network-traffic"): [("dst_ref", "y")] for a in ADDRESSES},
 }
+
+# (holder type, reference) of the references RELATIONS gives a meaning
+NAMED = {(x if holder == "x" else y, ref)
+         for (x, _, y), refs in RELATIONS.items() for ref, holder in refs}
 
 # LINKED's one link, as v1 has it: the entities share a record, whatever their types and
 # references. A STIX 2.0 record's references (declared ones and custom ones such as
@@ -62,3 +74,31 @@ def relations_between(result_type, input_type):
         if (x, y) == (input_type, result_type):
             phrases.add(f"{relation.upper()} BY")
     return sorted(phrases)
+
+
+def find_links(catalog, result_type, relation, input_type, reversed_):
+    """links_for, and for CONTAINED the stored references no relation names, held by
+    the container."""
+    links = links_for(result_type, relation, input_type, reversed_)
+    if relation == "contained":
+        links += unnamed_links(catalog, result_type, input_type, reversed_)
+    return links
+
+
+def find_relations(catalog, result_type, input_type):
+    """relations_between, with CONTAINED [BY] where the stored data has references no
+    relation names between the two types."""
+    phrases = set(relations_between(result_type, input_type))
+    for reversed_, phrase in ((False, "CONTAINED"), (True, "CONTAINED BY")):
+        if unnamed_links(catalog, result_type, input_type, reversed_):
+            phrases.add(phrase)
+    return sorted(phrases)
+
+
+def unnamed_links(catalog, result_type, input_type, reversed_):
+    """[(reference, direction)] of the stored references no relation names from the
+    container (the result; with BY, the input) to the other type."""
+    holder, target, direction = ((input_type, result_type, "out") if reversed_
+                                 else (result_type, input_type, "in"))
+    return [(ref, direction) for ref, targets in sorted(catalog.references(holder).items())
+            if (holder, ref) not in NAMED and target in targets]

@@ -12,8 +12,8 @@ from ..errors import (KestrelSemanticError, UnknownAttribute, UnsupportedRelatio
                       VariableNotFound)
 from ..stix import entity_type_error
 from ..syntax import ast
-from .attributes import attribute_problem, comparisons
-from .relations import links_for, relations_between
+from .attributes import attribute_problem, comparisons, unknown_attribute
+from .relations import find_links, find_relations
 from .resolved import Resolved, Selection
 from .where import check_values, resolve_where
 
@@ -82,6 +82,21 @@ class Checker:
                 self.attribute(path.attribute, self.catalog.type_columns(kind), kind, kind,
                                path.span)
 
+    def source_attributes(self, where, entity_type):
+        """A WHERE a data source answers may name attributes the store has not seen yet,
+        but not ones that neither STIX nor the stored data know: a typo is an error at
+        the attribute, naming the closest known one."""
+        for comparison in comparisons(where):
+            path = comparison.path
+            kind = path.entity_type or entity_type
+            problem = unknown_attribute(path.attribute, kind, self.catalog)
+            if problem is not None:
+                reason, close = problem
+                raise self.fail(UnknownAttribute(
+                    f'"{path.attribute}" is not an attribute of {kind} ({reason})',
+                    hint=f'did you mean "{close}"?' if close else None),
+                    path.span if path.span.line else None)
+
     def selection(self, variables, where, timerange=None, **slicing) -> Selection:
         """The WHERE and time range resolved, with `slicing` (limit, sort_by, ...)."""
         check_values(where, self.source)
@@ -132,7 +147,8 @@ def get(check, stmt, variables):
                 f"{source.name} holds {source.entity_type} entities, not {stmt.entity_type}"))
         check.where_attributes(stmt.where, check.catalog.columns(source.view), source.name,
                                source.entity_type)
-    # a data source may hold attributes the store has not seen: not checked then
+    else:
+        check.source_attributes(stmt.where, stmt.entity_type)
     selection = check.selection(variables, stmt.where, stmt.timerange, limit=stmt.limit)
     return check.resolved(variables, entity_type=stmt.entity_type, selection=selection)
 
@@ -140,15 +156,17 @@ def get(check, stmt, variables):
 def find(check, stmt, variables):
     check.entity_type(stmt.entity_type)
     source = variables[stmt.input]
-    links = links_for(stmt.entity_type, stmt.relation, source.entity_type, stmt.reversed)
+    links = find_links(check.catalog, stmt.entity_type, stmt.relation, source.entity_type,
+                       stmt.reversed)
     if not links:
-        possible = relations_between(stmt.entity_type, source.entity_type)
+        possible = find_relations(check.catalog, stmt.entity_type, source.entity_type)
         by = " BY" if stmt.reversed else ""
         raise check.fail(UnsupportedRelation(
             f"no relation {stmt.relation.upper()}{by} from {source.entity_type} "
             f"({stmt.input}) to {stmt.entity_type}",
             hint="possible: " + ", ".join(f"FIND {stmt.entity_type} {p} {stmt.input}"
                                            for p in possible)))
+    check.source_attributes(stmt.where, stmt.entity_type)
     selection = check.selection(variables, stmt.where, stmt.timerange, limit=stmt.limit)
     return check.resolved(variables, entity_type=stmt.entity_type, selection=selection,
                           links=tuple(links))

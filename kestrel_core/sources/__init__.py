@@ -18,7 +18,7 @@ from typing import Optional
 
 from ..errors import DataSourceError
 from ..redaction import redact
-from .base import Query, QueryResult
+from .base import Query, QueryResult, TimeSpan
 from .bundle import SCHEME, BundleSource, entries, local_path
 from .stixshifter import StixShifterSource
 
@@ -73,8 +73,9 @@ class DataSourceManager:
                 self.used.append(entry)
         if len(results) == 1:
             return results[0]
-        native = []
-        return QueryResult(_one_after_another(parts, results, native), native)
+        combined = QueryResult([])
+        combined.bundles = _one_after_another(parts, results, combined)
+        return combined
 
     def uris(self) -> list:
         """Sources used so far, then every stix-shifter profile (for completion)."""
@@ -95,13 +96,16 @@ def _parts(uri: str) -> list:
     return parts
 
 
-def _one_after_another(parts, results, native):
+def _one_after_another(parts, results, combined):
     """The parts' bundles in turn; each part's native queries (known once its bundles are
-    read) go to `native`, named by the part unless they name it already (bundles do)."""
+    read) go to `combined`, named by the part unless they name it already (bundles do),
+    and its record time span widens the combined one."""
     for part, result in zip(parts, results):
         yield from result.bundles
         shown = redact(part, ())  # a password in a URL as ***
-        native.extend(q if shown in q else f"{shown}: {q}" for q in result.native_queries)
+        combined.native_queries.extend(q if shown in q else f"{shown}: {q}"
+                                       for q in result.native_queries)
+        combined.time_span = TimeSpan.of(combined.time_span, result.time_span)
 
 
 def _narrowest(sources) -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Iterable, Optional
 
 
@@ -26,7 +27,26 @@ class Query:
 @dataclass
 class QueryResult:
     """What a source answers: bundles to store (a list, or an iterable produced while
-    the store ingests) and the native queries it ran (complete once bundles are read)."""
+    the store ingests), the native queries it ran and, for a query with a time window,
+    the span (earliest, latest) of the records' first_observed the source read before
+    cutting them to the window (both complete once the bundles are read)."""
 
     bundles: Iterable
     native_queries: list = field(default_factory=list)
+    time_span: Optional[TimeSpan] = None
+
+
+@dataclass
+class TimeSpan:
+    """The earliest and latest of the record times seen."""
+
+    earliest: datetime
+    latest: datetime
+
+    @staticmethod
+    def of(*spans) -> Optional["TimeSpan"]:
+        """The span covering all `spans` (None ones ignored)."""
+        known = [s for s in spans if s is not None]
+        if not known:
+            return None
+        return TimeSpan(min(s.earliest for s in known), max(s.latest for s in known))

@@ -31,7 +31,7 @@ import urllib3
 from ..errors import DataSourceError
 from ..redaction import redact
 from ..timestamps import format_timestamp, parse_timestamp, window_datetimes
-from .base import QueryResult
+from .base import QueryResult, TimeSpan
 from .match import compiled, holds_type, record_objects
 
 # Records to hand the store at a time: bounds memory whatever the bundle's size.
@@ -76,19 +76,27 @@ class BundleSource:
         bundles of at most BATCH records, produced while the store ingests them (memory
         stays bounded); the native query's description is complete once they are read."""
         locations = [found for entry in entries(uri) for found in self._locations(entry)]
-        native = []
-        return QueryResult(self._batches(uri, locations, query, progress, native), native)
+        result = QueryResult([])
+        result.bundles = self._batches(uri, locations, query, progress, result)
+        return result
 
-    def _batches(self, uri, locations, query, progress, native):
+    def _batches(self, uri, locations, query, progress, result):
         start, stop = window_datetimes(query.window) or (None, None)
         test = (compiled(query.where, query.entity_type) if query.where is not None
                 else holds_type(query.entity_type))
         batch, kept, seen, shared = [], 0, 0, {}
+        earliest = latest = None
         for location in locations:
             for record in self._records(location, shared):
                 seen += 1
-                if start is not None and not _in_window(record, start, stop):
-                    continue
+                if start is not None:
+                    moment = _first_observed(record)
+                    if earliest is None or moment < earliest:
+                        earliest = moment
+                    if latest is None or moment > latest:
+                        latest = moment
+                    if not start <= moment < stop:
+                        continue
                 if not test(record_objects(record, shared)):
                     continue
                 batch.append(record)
@@ -99,8 +107,11 @@ class BundleSource:
                     progress(f"{_shown(uri)}: {seen} records read, {kept} match")
         if batch:
             yield _bundle(batch, shared)
-        native.append(f"read {len(locations)} bundle file(s) from {_shown(uri)}: {seen} "
-                      f"observations, {kept} in the time range matching the pattern")
+        if earliest is not None:
+            result.time_span = TimeSpan(earliest, latest)
+        result.native_queries.append(
+            f"read {len(locations)} bundle file(s) from {_shown(uri)}: {seen} observations, "
+            f"{kept} in the time range matching the pattern")
 
     def _locations(self, uri):
         if _is_http(uri):
@@ -261,11 +272,10 @@ def _bundle(records, shared):
             "spec_version": "2.1" if referenced else "2.0", "objects": objects}
 
 
-def _in_window(record, start, stop):
+def _first_observed(record):
     try:
-        first = parse_timestamp(record["first_observed"])
+        return parse_timestamp(record["first_observed"])
     except ValueError:
         raise DataSourceError(
             f"observed-data {record['id']} has a bad first_observed: {record['first_observed']}"
         ) from None
-    return start <= first < stop

@@ -27,7 +27,8 @@ from firepit.exceptions import (
 from ..errors import StoreError
 from ..redaction import redact
 from .references import ref_targets
-from .where import LIKE_FUNCTION, POSTGRESQL_FUNCTIONS, SUBNET_FUNCTION, SqlWhere, in_subnet, like
+from .where import (LIKE_FUNCTION, POSTGRESQL_FUNCTIONS, SUBNET_FUNCTION, SqlWhere, identifier,
+                    in_subnet, like)
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ class StoreBase:
     def __init__(self, location: str, session_id: str):
         self.location = location
         self.session_id = session_id
+        self._references = {}  # see references()
         with store_errors(f"cannot open the store at {redact(location)}"):
             self.fp = firepit.get_storage(location, session_id)
         if self.fp.dialect == "sqlite3":
@@ -183,3 +185,34 @@ class StoreBase:
     @staticmethod
     def ref_targets(entity_type: str, reference: str) -> list:
         return ref_targets(entity_type, reference)
+
+    def references(self, entity_type: str) -> dict:
+        """{reference: target types} of the `_ref` columns and `_refs` lists stored
+        `entity_type` entities hold, the targets read off the stored ids (`type--...`):
+        from the data once per type while the store is open, then kept up to date by
+        ingest (no scan per statement)."""
+        if entity_type not in self._references:
+            self._references[entity_type] = self._read_references(entity_type)
+        return {ref: sorted(targets) for ref, targets in self._references[entity_type].items()}
+
+    def _read_references(self, entity_type: str) -> dict:
+        found = {}
+        if entity_type not in self.fp.types():
+            return found
+        prefix = ("substr({0}, 1, instr({0}, '--') - 1)" if self.fp.dialect == "sqlite3"
+                  else "split_part({0}, '--', 1)")
+        mark = self.fp.placeholder
+        refs = [c for c in self.type_columns(entity_type) if c.endswith("_ref")]
+        selects = [f"SELECT DISTINCT {mark} AS ref, {prefix.format(identifier(c))} AS target "
+                   f"FROM {identifier(entity_type)} WHERE {identifier(c)} LIKE {mark}"
+                   for c in refs]
+        values = [v for c in refs for v in (c, "%--%")]
+        if self._has_table("__reflist"):
+            target = prefix.format(identifier("target_ref"))
+            selects.append(f'SELECT DISTINCT "ref_name" AS ref, {target} AS target '
+                           f'FROM "__reflist" WHERE "source_ref" LIKE {mark}')
+            values.append(f"{entity_type}--%")
+        with self.errors("cannot read the references"):
+            for row in self.fp._query(" UNION ".join(selects), values) if selects else ():
+                found.setdefault(row["ref"], set()).add(row["target"])
+        return found

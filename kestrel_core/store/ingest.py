@@ -15,6 +15,7 @@ import ujson
 
 from .base import StoreBase
 from .copy_format import copy_line
+from .references import record_references
 from .validation import check_data, check_type_names
 from .where import identifier
 
@@ -94,6 +95,7 @@ class Ingesting(StoreBase):
                     for obj in bundle.get("objects", ()):
                         check_type_names(obj)
                         check_data(obj)
+                    self._note_references(bundle)  # first: firepit takes the records apart
                     self.fp.cache(query_id, [bundle])
                 if self.fp.dialect == "postgresql":
                     self._analyze()  # first: _deduplicate is planned on these statistics
@@ -101,6 +103,19 @@ class Ingesting(StoreBase):
                     self._deduplicate(query_id)
         finally:
             self.fp.upsert_many = upsert
+
+    def _note_references(self, bundle):
+        """Keep references() current without reading the data again: the references
+        of the bundle's 2.0 records are added; a type referring from elsewhere (2.1
+        objects, a record's own created_by_ref) is read again when next asked."""
+        if not self._references:
+            return
+        for obj in bundle.get("objects", ()):
+            self._references.pop(obj.get("type"), None)
+            if obj.get("type") == "observed-data" and isinstance(obj.get("objects"), dict):
+                for holder, ref, target in record_references(obj["objects"]):
+                    if holder in self._references:
+                        self._references[holder].setdefault(ref, set()).add(target)
 
     def _deduplicate(self, query_id: str):
         """One __queries row per entity of the query (an entity seen in many records
@@ -129,6 +144,7 @@ class Ingesting(StoreBase):
 
     def load(self, view: str, objects: list, entity_type: str | None):
         """NEW/LOAD: objects (checked by those commands) as the entities of `view`."""
+        self._references.clear()  # NEW/LOAD objects may hold references: read them again
         with self.errors("cannot load the objects"):
             return self.fp.load(view, objects, sco_type=entity_type, preserve_ids=True)
 

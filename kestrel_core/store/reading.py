@@ -1,23 +1,117 @@
-"""Reading variables: counts, rows (references followed), pages of distinct rows,
-values and times."""
+"""Reading variables: counts (entities by their identity, kestrel.identity), rows
+(references followed), pages of distinct rows or entities, values and times."""
 
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 
 from firepit.query import Column, Projection, Query, Table
 
+from ..identity import HOST, RECORD_COLUMNS, identity_of
 from .base import ROW, StoreBase
 from .where import identifier
+
+log = logging.getLogger(__name__)
+
+KEY = ROW + "_key"  # an entity's identity beside its columns
 
 
 class Reading(StoreBase):
     """What statements and front ends read of a variable."""
 
+    _contains_indexed = False  # see _index_contains
+
     def count(self, view: str) -> int:
+        """Rows of the view: a GROUP result's rows, or entities' occurrences as stored."""
         with self.errors("cannot count entities"):
             return self.fp.count(view)
+
+    def entity_counts(self, view: str, entity_type: str) -> tuple:
+        """(entities, occurrences): distinct entities by their identity (kestrel.identity)
+        and the rows that store them, counted by the database in one scan."""
+        with self.errors("cannot count entities"):
+            parts = self.entity_parts(self._translator(), entity_type, "e",
+                                      self.fp.columns(view))
+            row = self.fp._query(
+                'SELECT COUNT(*) AS "entities", SUM("n") AS "occurrences" FROM (SELECT '
+                f'COUNT(*) AS "n" FROM {identifier(view)} AS e GROUP BY {", ".join(parts)}) '
+                "AS g").fetchone()
+            self.fp.connection.commit()  # ends PostgreSQL's read transaction
+        return int(row["entities"]), int(row["occurrences"] or 0)
+
+    def entity_parts(self, sql, entity_type: str, table: str, columns: list,
+                     sightings: bool = False) -> list:
+        """SQL values that are all equal (NULL as NULL, as GROUP BY has it) for two rows of
+        `table` (with `columns`) exactly when they hold the same entity by
+        kestrel.identity's rule; with `sightings`, the same entity in the same record
+        (where rows carry their record's columns: TIMESTAMPED, ADDOBSID)."""
+        rule = identity_of(entity_type, columns)
+        parts = [self._first_value(sql, part, entity_type, table, columns)
+                 for part in rule.parts]
+        if self.hosted(entity_type, columns):
+            parts.append(self._host(table))
+        if rule.unique:  # alone where present; the rest counts only where it is not
+            unique = f"{table}.{identifier(rule.unique)}"
+            parts = [unique] + [f"CASE WHEN {unique} IS NULL THEN {p} END" for p in parts]
+        if sightings:
+            parts += [f"{table}.{identifier(c)}" for c in RECORD_COLUMNS if c in columns]
+        return parts
+
+    def hosted(self, entity_type: str, columns: list) -> bool:
+        """Whether rows of `entity_type` with `columns` count their host (processes, in a
+        store that holds x-oca-assets)."""
+        return (identity_of(entity_type, columns).host and "id" in columns
+                and "x-oca-asset" in self.fp.types())
+
+    def entity_key(self, parts: list) -> str:
+        """The parts as one text value (a JSON list: no two values run together)."""
+        key = self._json(parts)
+        return key if self.fp.dialect == "sqlite3" else f"CAST({key} AS TEXT)"
+
+    @staticmethod
+    def _first_value(sql, paths, entity_type, table, columns) -> str:
+        values = [sql.value(path, entity_type, table, columns) for path in paths]
+        return values[0] if len(values) == 1 else f"COALESCE({', '.join(values)})"
+
+    def _json(self, values: list) -> str:
+        """A JSON list of SQL values, in lists of 50 (PostgreSQL takes 100 arguments)."""
+        function = "json_array" if self.fp.dialect == "sqlite3" else "json_build_array"
+        if len(values) > 50:
+            values = [self._json(values[i:i + 50]) for i in range(0, len(values), 50)]
+        return f"{function}({', '.join(values)})"
+
+    def _host(self, table: str) -> str:
+        """The host of a process row: the x-oca-asset its record holds (by hostname, else
+        host_id, else id), through __contains both ways."""
+        self._index_contains()
+        asset = self._table_columns("x-oca-asset")
+        names = [f"a.{identifier(c)}" for c in ("hostname", "host_id", "id") if c in asset]
+        return (f'(SELECT MIN(COALESCE({", ".join(names)})) '
+                'FROM "__contains" AS c1 INNER JOIN "__contains" AS c2 ON c2."source_ref" = '
+                'c1."source_ref" INNER JOIN "x-oca-asset" AS a ON a."id" = c2."target_ref" '
+                f'WHERE c1."target_ref" = {table}."id")')
+
+    def _index_contains(self):
+        """Indexes on firepit's __contains both ways (record -> entities: PostgreSQL's
+        unique constraint has one), made when LINKED or a host first needs them: ingest
+        then maintains them, so a store never asked pays nothing."""
+        if self._contains_indexed:
+            return
+        wanted = {"__contains_target_source": ("target_ref", "source_ref")}
+        if self.fp.dialect == "sqlite3":  # firepit gives SQLite's __contains no index
+            wanted["__contains_source_target"] = ("source_ref", "target_ref")
+        try:
+            cursor = self.fp.connection.cursor()
+            for name, columns in wanted.items():
+                cursor.execute(f"CREATE INDEX IF NOT EXISTS {identifier(name)} ON "
+                               f'"__contains" ({", ".join(columns)})')
+            self.fp.connection.commit()
+        except Exception as err:  # a read-only store: slower, still right
+            log.warning("no index on the store's record table (%s): reading slower", err)
+            self.rollback()
+        self._contains_indexed = True
 
     def record_count(self, view: str) -> int:
         """How many observations (records) hold the view's entities."""
@@ -106,10 +200,52 @@ class Reading(StoreBase):
             total = self.fp._query(count, values).fetchone()
         return rows, int(list(total.values())[0]), True
 
+    def entity_page(self, view: str, entity_type: str, columns: list, sort_by=None,
+                    ascending=True, limit=None, offset=0, count_rows=None) -> tuple:
+        """(rows, total, exact) as distinct_page, with a row per entity (by
+        kestrel.identity; per entity and record where the view carries its records'
+        columns) holding `columns` of its first occurrence (in SORT BY's order with
+        `sort_by`; a process's HOST among them), and the number of entities: what a
+        summary counts."""
+        wanted = list(columns) + ([sort_by] if sort_by and sort_by not in columns else [])
+        sql, own = self._translator(), self.fp.columns(view)
+        parts = self.entity_parts(sql, entity_type, "e", own, sightings=True)
+        def value(column):  # a process's HOST is its record's, not an attribute
+            if column == HOST and column not in own:
+                return self._host("e")
+            return sql.value(column, entity_type, "e", own)
+
+        shown = ", ".join(f"{value(c)} AS {identifier(c)}" for c in wanted)
+        source = f"FROM {identifier(view)} AS e"
+        if not sort_by:
+            return self._first_distinct(
+                f"SELECT {shown}, {self.entity_key(parts)} {source}", None, wanted, limit,
+                offset, count_rows, keyed=True)
+        keys = [identifier(f"{KEY}{i}") for i in range(len(parts))]
+        inner = f"SELECT {shown}, {', '.join(f'{p} AS {k}' for p, k in zip(parts, keys))} {source}"
+        names = ", ".join(identifier(c) for c in wanted)
+        order = f'{identifier(sort_by)} {"ASC" if ascending else "DESC"} NULLS LAST, "{ROW}"'
+        numbered = f'SELECT shown.*, ROW_NUMBER() OVER () AS "{ROW}" FROM ({inner}) AS shown'
+        # an entity's first occurrence in that order; ties keep the view's own order
+        firsts = (f'SELECT numbered.*, ROW_NUMBER() OVER (PARTITION BY {", ".join(keys)} '
+                  f'ORDER BY {order}) AS "{ROW}_first" FROM ({numbered}) AS numbered')
+        page = f'SELECT {names} FROM ({firsts}) AS firsts WHERE "{ROW}_first" = 1 ORDER BY {order}'
+        if limit is not None:
+            page += f" LIMIT {int(limit)}"
+        if offset:
+            page += f" OFFSET {int(offset)}"
+        count = f'SELECT COUNT(*) AS "count" FROM (SELECT 1 {source} GROUP BY {", ".join(parts)}) g'
+        with self.errors("cannot read entities"):
+            rows = self.fp._query(page).fetchall()
+            total = self.fp._query(count).fetchone()
+            self.fp.connection.commit()  # ends PostgreSQL's read transaction
+        return rows, int(total["count"]), True
+
     def _first_distinct(self, select: str, values, names: list, limit, offset,
-                        count_rows) -> tuple:
+                        count_rows, keyed=False) -> tuple:
         """distinct_page without sorting: (rows, total, exact) from one streamed scan of
-        `select`, in its order, deduplicated here (NULLs equal, as GROUP BY has them)."""
+        `select`, in its order, deduplicated here (NULLs equal, as GROUP BY has them); when
+        `keyed`, by the scan's last column (an entity's identity), which is not shown."""
         enough = None if limit is None else offset + int(limit)
         seen, read, exact = {}, 0, False
         with self.errors("cannot read entities"):
@@ -130,6 +266,9 @@ class Reading(StoreBase):
                         exact = True
                         break
                     for row in batch:
+                        if keyed:
+                            seen.setdefault(row[-1], row[:-1])
+                            continue
                         try:
                             seen.setdefault(row, row)
                         except TypeError:  # lists or dicts (JSON) in a cell

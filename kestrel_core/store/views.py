@@ -7,7 +7,6 @@ disturbs views built on its old value, and a failed statement leaves nothing beh
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 
 from firepit.query import Column, Filter, Join, Predicate, Projection, Query, Table, Unique
@@ -16,16 +15,12 @@ from ..syntax.ecgp import UNIT_SECONDS
 from ..timestamps import format_timestamp
 from .base import ROW
 from .ingest import Ingesting
-from .reading import Reading
+from .reading import KEY, Reading
 from .where import identifier
-
-log = logging.getLogger(__name__)
 
 
 class Store(Reading, Ingesting):
     """The view facade: statements derive views from views (or from ingested data)."""
-
-    _contains_indexed = False  # see _index_contains
 
     def extract(self, view: str, entity_type: str, query_id: str, where=None):
         """A view of the `entity_type` entities in `query_id` that match `where` (an ECGP);
@@ -101,20 +96,49 @@ class Store(Reading, Ingesting):
     def refine(self, view: str, entity_type: str, input_view: str, sort_by=None,
                ascending=True, limit=None, offset=None):
         """A view of `input_view` sorted by an attribute or a path through `_ref`s
-        (`parent_ref.name`), entities lacking it last either way, and/or sliced."""
+        (`parent_ref.name`), entities lacking it last either way, and/or sliced.
+
+        LIMIT and OFFSET count entities by their identity (kestrel.identity), each kept
+        with all its occurrences, so the summary of `x LIMIT 5` says 5 and DISP shows 5
+        rows (see _first_entities for which); a GROUP result's rows count as rows."""
         with self.errors("cannot sort or slice"):
-            select = f"SELECT s.* FROM {identifier(input_view)} AS s"
+            sql, columns = self._translator(), self.fp.columns(input_view)
+            source = identifier(input_view)
+            direction = "ASC" if ascending else "DESC"
+            select = f"SELECT s.* FROM {source} AS s"
+            sliced = limit is not None or offset
+            # SQLite takes an OFFSET only after a LIMIT (-1 there, ALL here: none)
+            unlimited = "-1" if self.fp.dialect == "sqlite3" else "ALL"
+            slicing = (f" LIMIT {unlimited if limit is None else int(limit)}"
+                       + (f" OFFSET {int(offset)}" if offset else ""))
+            if sliced and "id" in columns:
+                chosen = self._first_entities(sql, entity_type, source, columns, sort_by,
+                                              ascending, slicing)
+                key = self.entity_key(self.entity_parts(sql, entity_type, "s", columns))
+                select += f" WHERE {key} IN ({chosen})"
             if sort_by:
-                key = self._translator().value(sort_by, entity_type, "s",
-                                               self.fp.columns(input_view))
-                select += f" ORDER BY {key} {'ASC' if ascending else 'DESC'} NULLS LAST"
-            if limit is not None or offset:
-                # SQLite takes an OFFSET only after a LIMIT (-1 there, ALL here: none)
-                unlimited = "-1" if self.fp.dialect == "sqlite3" else "ALL"
-                select += f" LIMIT {unlimited if limit is None else int(limit)}"
-            if offset:
-                select += f" OFFSET {int(offset)}"
+                key = sql.value(sort_by, entity_type, "s", columns)
+                select += f" ORDER BY {key} {direction} NULLS LAST"
+            if sliced and "id" not in columns:  # rows of a GROUP result
+                select += slicing
             self._create_view(view, select, entity_type, deps=[input_view])
+
+    def _first_entities(self, sql, entity_type, source, columns, sort_by, ascending,
+                        slicing) -> str:
+        """The keys (Reading.entity_key) of the entities a LIMIT/OFFSET `slicing` keeps:
+        without `sort_by` the first ones to appear (DISTINCT streams and stops there on
+        SQLite); with it, by each entity's first value in that order, ties by key."""
+        parts = self.entity_parts(sql, entity_type, "f", columns)
+        if not sort_by:
+            return f"SELECT DISTINCT {self.entity_key(parts)} FROM {source} AS f{slicing}"
+        keys = [identifier(f"{KEY}{i}") for i in range(len(parts))]
+        value = sql.value(sort_by, entity_type, "f", columns)
+        first = "MIN" if ascending else "MAX"  # NULL only where every value is
+        grouped = ", ".join(keys)
+        return (f"SELECT {self.entity_key(keys)} FROM (SELECT {value} AS \"v\", "
+                f"{', '.join(f'{p} AS {k}' for p, k in zip(parts, keys))} FROM {source} AS f) "
+                f"AS g GROUP BY {grouped} ORDER BY {first}(\"v\") "
+                f"{'ASC' if ascending else 'DESC'} NULLS LAST, {grouped}{slicing}")
 
     def transformed(self, view: str, input_view: str, transform: str, entity_type: str):
         """TIMESTAMPED (adds first_observed), ADDOBSID (adds observation_id) or RECORDS
@@ -136,8 +160,15 @@ class Store(Reading, Ingesting):
             self.fp.reassign(view, rows)
 
     def merge(self, view: str, input_views: list):
+        """The union of the views' rows, each definition a subquery of its own: firepit
+        joined the definitions as they are, so a sorted one's ORDER BY (and LIMIT) fell on
+        the whole union, which the database refused: the merge failed, or on PostgreSQL
+        firepit made it an empty view without a word."""
         with self.errors("cannot merge"):
-            self.fp.merge(view, input_views)
+            selects = [f"SELECT * FROM ({self.fp._get_view_def(name)}) AS m{i}"
+                       for i, name in enumerate(input_views)]
+            self._create_view(view, " UNION ".join(selects),
+                              self.fp.table_type(input_views[0]), deps=input_views)
 
     def join(self, view: str, entity_type: str, left: str, left_on: str, right: str,
              right_type: str, right_on: str):
@@ -252,26 +283,6 @@ class Store(Reading, Ingesting):
         records = (f'SELECT c."source_ref" FROM "__contains" AS c{joined} WHERE '
                    f'c."target_ref" IN (SELECT "id" FROM {identifier(input_view)}){timed}')
         return f'SELECT "target_ref" FROM "__contains" WHERE "source_ref" IN ({records})'
-
-    def _index_contains(self):
-        """Indexes on firepit's __contains both ways (record -> entities: PostgreSQL's
-        unique constraint has one), made when LINKED first needs them: ingest then
-        maintains them, so a store never asked pays nothing."""
-        if self._contains_indexed:
-            return
-        wanted = {"__contains_target_source": ("target_ref", "source_ref")}
-        if self.fp.dialect == "sqlite3":  # firepit gives SQLite's __contains no index
-            wanted["__contains_source_target"] = ("source_ref", "target_ref")
-        try:
-            cursor = self.fp.connection.cursor()
-            for name, columns in wanted.items():
-                cursor.execute(f"CREATE INDEX IF NOT EXISTS {identifier(name)} ON "
-                               f'"__contains" ({", ".join(columns)})')
-            self.fp.connection.commit()
-        except Exception as err:  # a read-only store: slower, still right
-            log.warning("no index on the store's record table (%s): LINKED reads slower", err)
-            self.rollback()
-        self._contains_indexed = True
 
     def _link_select(self, entity_type, input_view, ref_name, direction):
         if ref_name.endswith("_refs"):

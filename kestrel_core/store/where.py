@@ -56,6 +56,9 @@ class SqlWhere:
                              for o in node.operands) if p]
         if not parts:
             return None
+        while len(parts) > 32:  # SQLite refuses expressions deeper than 1,000: a long
+            parts = [f"({' {} '.format(node.op).join(parts[i:i + 32])})"  # chain nests
+                     for i in range(0, len(parts), 32)]                 # 32 at a time
         return "(" + f" {node.op} ".join(parts) + ")"
 
     # ------------------------------------------------------------ attribute paths

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from lark import Lark, Token
+from lark import Lark, Token, Tree
 from lark.exceptions import (
     UnexpectedCharacters,
     UnexpectedEOF,
@@ -86,6 +86,7 @@ def parse(text: str) -> list:
     """Parse a huntflow into a list of `ast` statements, or raise KestrelSyntaxError."""
     try:
         tree = PARSER.parse(text)
+        _check_nesting(tree, text)
         return ToAst(text, is_variable_name).transform(tree)
     except VisitError as err:
         inner = err.orig_exc
@@ -98,6 +99,24 @@ def parse(text: str) -> list:
         raise syntax_error(err, text) from None
 
 
+# How deep a statement may nest (parentheses, lists, JSON): every later stage walks the
+# tree recursively; a flat chain of ANDs or ORs does not nest.
+MAX_NESTING = 100
+
+
+def _check_nesting(tree, text):
+    """KestrelSyntaxError at the first node nested deeper than MAX_NESTING (checked
+    without recursion, before anything recursive sees the tree)."""
+    stack = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_NESTING:
+            raise KestrelSyntaxError(
+                f"nested too deeply: more than {MAX_NESTING} levels of parentheses or lists",
+                line=node.meta.line, column=node.meta.column, source=text)
+        stack.extend((child, depth + 1) for child in node.children if isinstance(child, Tree))
+
+
 def syntax_error(err: UnexpectedInput, text: str) -> KestrelSyntaxError:
     """Translate a lark error into the user's words, with position and caret."""
     unfinished = _unfinished_before(err, text)
@@ -107,11 +126,15 @@ def syntax_error(err: UnexpectedInput, text: str) -> KestrelSyntaxError:
         token = err.token
         if token.type == "$END":
             return _at_end(text, err.expected)
+        hint = _hint(err.expected)
+        if "URI" in err.expected and _APPLY_BEFORE.search(text, 0, token.start_pos):
+            line = text.split("\n")[token.line - 1]
+            fixed = line[:token.column - 1] + "python://" + line[token.column - 1:]
+            hint = f"an analytics is named by its URI: write {fixed.strip()}"
         return KestrelSyntaxError(
             f"unexpected {_describe_token(token)}",
             line=token.line, column=token.column, source=text,
-            width=len(str(token)), expected=expected_words(err.expected),
-            hint=_hint(err.expected),
+            width=len(str(token)), expected=expected_words(err.expected), hint=hint,
         )
     if isinstance(err, UnexpectedEOF):
         return _at_end(text, err.expected)
@@ -137,6 +160,8 @@ def _at_end(text, expected,
         hint=_hint(expected),
     )
 
+
+_APPLY_BEFORE = re.compile(r"\bAPPLY\s*\Z", re.IGNORECASE)
 
 # A line that starts a statement: a command, or `name = <command>`.
 _STATEMENT_START = re.compile(

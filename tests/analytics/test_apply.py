@@ -8,7 +8,8 @@ from kestrel.errors import AnalyticsError, KestrelError
 from kestrel.results import Figure, Text
 from kestrel.session import Session
 
-BUILT_IN = ["huntflow_graph", "ip_class", "process_tree", "suspicious_cmdline", "timeline"]
+BUILT_IN = ["geoip", "huntflow_graph", "ip_class", "ip_map", "log4shell", "process_tree",
+            "suspicious_cmdline", "timeline"]
 NAMES = ["cmd.exe", "svchost.exe", "a.exe"]
 
 
@@ -36,9 +37,9 @@ def test_only_registered_analytics_run(session):
             session.execute(f"APPLY {uri} ON procs")
         assert err.value.message == (
             f'no analytics "{uri[9:]}" is registered (registered: dict_value, explode, '
-            "free_form, half_bad, huntflow_graph, ip_class, lazy, name_length, no_id, "
-            "not_a_result, other_variable, parameters, plotly_figure, process_tree, stranger, "
-            "suspicious_cmdline, timeline)")
+            "free_form, geoip, half_bad, huntflow_graph, ip_class, ip_map, lazy, log4shell, "
+            "name_length, no_id, not_a_result, other_variable, parameters, plotly_figure, "
+            "process_tree, stranger, suspicious_cmdline, timeline)")
 
 
 @pytest.mark.parametrize("target, message", [
@@ -86,6 +87,14 @@ def test_parameters_are_converted(session):
     assert "words=['a', 'b']" in shown.lines and "label='x y'" in shown.lines
     (shown,) = session.execute("APPLY python://free_form ON procs WITH b=[1, 2], a=x")
     assert shown.lines == ["a='x'", "b=[1, 2]"]
+
+
+def test_a_misspelt_analytics_suggests_the_registered_one(session):
+    make_procs(session)
+    with pytest.raises(AnalyticsError) as caught:
+        session.execute("APPLY python://ip_clas ON procs")
+    assert caught.value.message.startswith('no analytics "ip_clas" is registered')
+    assert caught.value.hint == "did you mean python://ip_class?"
 
 
 def test_list_arguments_as_in_kestrel_v1(session):

@@ -23,7 +23,11 @@ def svchost(bundle: pathlib.Path):
                 if o["type"] == "observed-data"]
     procs = [(o, s) for o in observed for s in o["objects"].values()
              if s["type"] == "process" and s.get("name") == "svchost.exe"]
-    return {"entities": len(procs), "records": len({o["id"] for o, _ in procs}),
+    # distinct processes by identity (pid and name: the bundle has no hosts, and its
+    # `created` is each record's time), and their occurrences
+    identities = {(s.get("pid"), s.get("name")) for _, s in procs}
+    return {"entities": len(identities), "occurrences": len(procs),
+            "records": len({o["id"] for o, _ in procs}),
             "pids": sorted({s["pid"] for _, s in procs})}
 
 
@@ -97,8 +101,9 @@ def test_huntbook_in_jupyterlab(page, shared_data, artifacts):
     assert rows == [["svchost.exe", str(pid)] for pid in expected["pids"][:5]]
     summary = cell.locator("table.kestrel-summary")
     summary.wait_for(timeout=30_000)
-    assert summary.locator("tbody tr").first.inner_text().split("\t")[:4] == [
-        "procs", "process", str(expected["entities"]), str(expected["records"])]
+    assert summary.locator("tbody tr").first.inner_text().split("\t")[:5] == [
+        "procs", "process", str(expected["entities"]), str(expected["occurrences"]),
+        str(expected["records"])]
     assert cell.locator(".jp-InputArea-prompt").inner_text().strip() == "[1]:"
 
     # highlighting by the extension's Kestrel mode

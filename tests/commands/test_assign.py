@@ -9,20 +9,25 @@ from kestrel.errors import UnknownAttribute, VariableNotFound
 
 
 def test_where_sort_limit_offset(hunt, processes):
-    hunt.execute("a_page = allp WHERE name = 'svchost.exe' SORT BY pid DESC LIMIT 10 OFFSET 5")
-    want = sorted((p["pid"] for _, p in processes if p["name"] == "svchost.exe"), reverse=True)
-    assert [r["pid"] for r in hunt.get_variable("a_page", deref=False)] == want[5:15]
+    """LIMIT and OFFSET count entities (here one per pid), each with all its occurrences."""
+    hunt.execute("a_page = allp WHERE name = 'svchost.exe' SORT BY pid DESC LIMIT 2 OFFSET 1")
+    pids = [p["pid"] for _, p in processes if p["name"] == "svchost.exe"]
+    chosen = sorted(set(pids), reverse=True)[1:3]
+    assert [r["pid"] for r in hunt.get_variable("a_page", deref=False)] == sorted(
+        (p for p in pids if p in chosen), reverse=True)
 
 
-def test_offset_without_limit(hunt, processes):
+def test_offset_without_limit(hunt, processes, cmd):
     """OFFSET alone skips entities (it was ignored: every entity was kept)."""
-    hunt.execute("a_tail = allp SORT BY pid OFFSET 995\n"
-                 "a_rest = procs OFFSET 10")
+    hunt.execute("a_tail = allp SORT BY pid OFFSET 40\n"
+                 "a_rest = procs OFFSET 2")
+    entities = sorted({(p["pid"], p["name"]) for _, p in processes})
     assert [r["pid"] for r in hunt.get_variable("a_tail", deref=False)] == sorted(
-        p["pid"] for _, p in processes)[995:]
-    rest = {r["id"] for r in hunt.get_variable("a_rest", deref=False)}
-    procs = {r["id"] for r in hunt.get_variable("procs", deref=False)}
-    assert len(rest) == len(procs) - 10 and rest < procs
+        p["pid"] for _, p in processes if (p["pid"], p["name"]) in entities[40:])
+    rest = [r["pid"] for r in hunt.get_variable("a_rest", deref=False)]
+    skipped = {p["pid"] for _, _, p in cmd} - set(rest)
+    assert len(skipped) == 2 and sorted(rest) == sorted(p["pid"] for _, _, p in cmd
+                                                        if p["pid"] not in skipped)
 
 
 def test_offset_past_the_end_is_empty(hunt):

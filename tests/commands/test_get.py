@@ -21,13 +21,16 @@ def test_where_compares_and_combines(hunt, bundle, processes):
 
 
 def test_limit_keeps_that_many_matching_entities(hunt, bundle, processes):
+    """LIMIT counts entities (5 svchost.exe processes in 704 records), each with all of
+    its occurrences."""
     svchost = [p["pid"] for _, p in processes if p["name"] == "svchost.exe"]
-    hunt.execute(f"g_five = GET process FROM '{bundle}' WHERE name = 'svchost.exe' LIMIT 5\n"
+    hunt.execute(f"g_three = GET process FROM '{bundle}' WHERE name = 'svchost.exe' LIMIT 3\n"
                  f"g_all = GET process FROM '{bundle}' WHERE name = 'svchost.exe' LIMIT 100000")
-    five = hunt.get_variable("g_five", deref=False)
-    assert len(five) == 5 and {r["name"] for r in five} == {"svchost.exe"}
-    assert {r["pid"] for r in five} <= set(svchost)
-    assert hunt.variable_summary("g_all").entities == len(svchost)
+    three = [r["pid"] for r in hunt.get_variable("g_three", deref=False)]
+    assert len(set(three)) == 3 and set(three) < set(svchost)
+    assert sorted(three) == sorted(p for p in svchost if p in three)
+    summary = hunt.variable_summary("g_all")
+    assert (summary.entities, summary.occurrences) == (len(set(svchost)), len(svchost))
 
 
 def test_start_is_inclusive_and_stop_exclusive(hunt, bundle, cmd):
@@ -60,13 +63,32 @@ def test_addresses_are_one_entity_per_value(hunt, bundle, records):
     assert sorted(r["value"] for r in hunt.get_variable("g_ips")) == sorted(set(values))
 
 
-def test_an_empty_result_names_attributes_the_data_lacks(shared_data):
+def test_a_typo_in_a_where_is_an_error(shared_data):
+    """An attribute neither STIX nor the stored data know is refused before the source is
+    asked (#19), at the attribute, with the closest known one; x_ attributes are custom."""
     with Session() as session:
+        statement = f"procs = GET process FROM '{shared_data}/doctored-1k.json' WHERE nme = 'a'"
+        with pytest.raises(UnknownAttribute) as caught:
+            session.execute(statement)
+        assert caught.value.message == ('"nme" is not an attribute of process (process has no '
+                                        '"nme" in STIX or in the stored data; custom attributes '
+                                        "start with x_)")
+        assert caught.value.hint == 'did you mean "name"?'
+        assert caught.value.column == statement.index("nme") + 1
+        assert session.get_variable_names() == []
         (summary,) = session.execute(
-            f"procs = GET process FROM '{shared_data}/doctored-1k.json' WHERE nme = 'cmd.exe'")
+            f"procs = GET process FROM '{shared_data}/doctored-1k.json' WHERE x_custom = 1")
+        assert summary.entities == 0
+
+
+def test_an_empty_result_notes_stix_attributes_the_data_lacks(shared_data):
+    """`cwd` is a STIX process property that no stored process has: a note, not an error."""
+    with Session() as session:
+        session.execute(f"all = GET process FROM '{shared_data}/doctored-1k.json'")
+        (summary,) = session.execute(
+            f"procs = GET process FROM '{shared_data}/doctored-1k.json' WHERE cwd = '/'")
     assert summary.entities == 0
-    assert 'process has no attribute "nme" in STIX or in the stored data; did you mean ' \
-        '"name"?' in summary.notes
+    assert 'no stored process has "cwd": the data source may not send it' in summary.notes
 
 
 def test_unknown_attribute_of_a_variable(hunt, process_attributes):
@@ -93,3 +115,24 @@ def test_from_a_variable_of_another_type(hunt):
     with pytest.raises(KestrelSemanticError) as caught:
         hunt.execute("g_other = GET ipv4-addr FROM procs WHERE value = '10.0.0.1'")
     assert caught.value.message == "procs holds process entities, not ipv4-addr"
+
+
+def test_a_time_range_missing_the_data_notes_its_span(shared_data, records):
+    """LAST 5 MINUTES on 2019's data finds nothing, and says when the records are."""
+    times = sorted(datetime.fromisoformat(r["first_observed"].replace("Z", "+00:00"))
+                   for r in records)
+    with Session() as session:
+        (summary,) = session.execute(f"procs = GET process FROM '{shared_data}/doctored-1k.json'"
+                                     " WHERE name = 'cmd.exe' LAST 5 MINUTES")
+        assert summary.entities == 0
+        (note,) = [n for n in summary.notes if n.startswith("the time range ")]
+        assert note.endswith(f"holds none of the records of {shared_data}/doctored-1k.json: "
+                             f"they span {_stix(times[0])} to {_stix(times[-1])}")
+        (summary,) = session.execute(
+            f"few = GET process FROM '{shared_data}/doctored-1k.json' WHERE name = 'no.exe' "
+            "START 2019-11-16T00:00:00Z STOP 2019-11-17T00:00:00Z")
+        assert not [n for n in summary.notes if n.startswith("the time range ")]
+
+
+def _stix(moment):
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"

@@ -4,6 +4,7 @@ queries that made it, oldest first)."""
 from datetime import datetime
 
 import pytest
+from identities import entities
 
 from kestrel.errors import VariableNotFound
 
@@ -26,10 +27,10 @@ def test_info_lines(hunt, bundle, records, processes, process_attributes):
     seen = [r["first_observed"] for r in records if any(
         o["type"] == "process" for o in r["objects"].values())]
     assert info.title == "INFO allp"
-    assert info.lines[:3] == ["entity type: process", f"entities: {len(processes)}",
-                              f"records: {len(seen)}"]
-    assert sorted(info.lines[3].removeprefix("attributes: ").split(", ")) == process_attributes
-    assert info.lines[4:] == [
+    assert info.lines[:4] == ["entity type: process", f"entities: {len(entities(processes))}",
+                              f"occurrences: {len(processes)}", f"records: {len(seen)}"]
+    assert sorted(info.lines[4].removeprefix("attributes: ").split(", ")) == process_attributes
+    assert info.lines[5:] == [
         f"time range: {min(seen, key=datetime.fromisoformat)} to "
         f"{max(seen, key=datetime.fromisoformat)}",
         f"data source: {bundle}",
@@ -40,11 +41,12 @@ def test_info_of_an_empty_variable_and_of_a_group(hunt, processes):
     hunt.execute("ie_none = allp WHERE name = 'no-such.exe'\n"
                  "ie_names = GROUP allp BY name")
     (empty,) = hunt.execute("INFO ie_none")
-    assert empty.lines[1:3] == ["entities: 0", "records: 0"]
+    assert empty.lines[1:4] == ["entities: 0", "occurrences: 0", "records: 0"]
     assert "time range: none" in empty.lines
     (group,) = hunt.execute("INFO ie_names")
-    assert group.lines[1:4] == [f"entities: {len({p['name'] for _, p in processes})}",
-                                "records: 0", "attributes: name, count"]
+    names = len({p["name"] for _, p in processes})
+    assert group.lines[1:5] == [f"entities: {names}", f"occurrences: {names}", "records: 0",
+                                "attributes: name, count"]
 
 
 def test_explain_shows_the_lineage_and_what_the_source_was_asked(hunt, bundle, records, cmd):

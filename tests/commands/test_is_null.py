@@ -27,7 +27,7 @@ def test_assignment(hunt, processes, where, holds):
     name = f"n{abs(hash(where)) % 10**8}"
     hunt.execute(f"{name} = allp WHERE {where}")
     expected = [p for r, p in processes if holds(r, p)]
-    assert hunt.variable_summary(name).entities == len(expected)
+    assert hunt.variable_summary(name).occurrences == len(expected)
     assert sorted(p["pid"] for p in hunt.get_variable(name)) == sorted(p["pid"] for p in expected)
 
 
@@ -35,8 +35,8 @@ def test_the_v1_counts(hunt):
     """Kestrel v1's own test (test_command_assign.py) on this bundle: 948 and 52 of 1000."""
     hunt.execute("v1null = allp WHERE command_line IS NULL\n"
                  "v1value = allp WHERE command_line IS NOT NULL")
-    assert hunt.variable_summary("v1null").entities == 948
-    assert hunt.variable_summary("v1value").entities == 52
+    assert hunt.variable_summary("v1null").occurrences == 948
+    assert hunt.variable_summary("v1value").occurrences == 52
 
 
 def test_get_from_a_bundle(hunt, bundle, records):
@@ -46,7 +46,7 @@ def test_get_from_a_bundle(hunt, bundle, records):
     found = [o for r in holding for o in r["objects"].values()
              if o["type"] == "process" and "command_line" in o]
     summary = hunt.variable_summary("withcl")
-    assert (summary.entities, summary.records) == (len(found), len(holding))
+    assert (summary.occurrences, summary.records) == (len(found), len(holding))
     explained = hunt.execute("EXPLAIN withcl")[0].to_text()
     assert "STIX pattern: [EXISTS process:command_line]" in explained
 

@@ -56,7 +56,7 @@ def test_merge_is_a_union_of_entities(hunt, processes):
     assert ids["j_again"] == ids["allp"]
     assert sorted(r["pid"] for r in hunt.get_variable("j_both", deref=False)) == sorted(
         p["pid"] for _, p in processes if p["name"] in ("cmd.exe", "WMIC.exe"))
-    assert hunt.variable_summary("j_again").entities == len(processes)
+    assert hunt.variable_summary("j_again").occurrences == len(processes)
 
 
 def test_unknown_attribute_suggests_one(hunt, process_attributes):
@@ -77,7 +77,7 @@ def test_join_by_an_attribute_gives_each_entity_once(hunt, processes, cmd):
     rows = hunt.get_variable("j_pid", deref=False)
     assert sorted(r["pid"] for r in rows) == sorted(
         p["pid"] for _, p in processes if p["pid"] in cmd_pids)
-    assert len({r["id"] for r in rows}) == len(rows) == hunt.variable_summary("j_pid").entities
+    assert len({r["id"] for r in rows}) == len(rows) == hunt.variable_summary("j_pid").occurrences
 
 
 def test_join_takes_what_an_entity_lacks_from_the_first_match(hunt, cmd):

@@ -65,10 +65,24 @@ def test_by_a_reference_attribute(hunt, processes, order, descending):
 
 
 def test_assignment_sorted_by_a_reference_attribute(hunt, processes):
+    """LIMIT and OFFSET count entities (pid and name) in the order of their first row,
+    each kept with all its rows: taskeng.exe's row without a parent comes with it."""
     hunt.execute(f"s_kids = GET process FROM allp WHERE name IN {CHILDREN}\n"
                  "s_first = s_kids SORT BY parent_ref.name LIMIT 9\n"
                  "s_last = s_kids SORT BY parent_ref.name DESC OFFSET 15")
-    want = nulls_last(parent_names(processes, CHILDREN))
-    assert [r["parent_ref.name"] for r in hunt.get_variable("s_first")] == want[:9]
+    parents = {}
+    for r, p in processes:
+        if p["name"] in CHILDREN:
+            parents.setdefault((p["pid"], p["name"]), []).append(
+                r["objects"][p["parent_ref"]]["name"] if "parent_ref" in p else None)
+
+    def entities(descending):  # by the first parent name in that order, none last
+        named = [names for names in parents.values() if any(names)]
+        first = max if descending else min
+        return (sorted(named, key=lambda names: first(n for n in names if n),
+                       reverse=descending) + [n for n in parents.values() if not any(n)])
+
+    assert [r["parent_ref.name"] for r in hunt.get_variable("s_first")] == nulls_last(
+        [n for names in entities(False)[:9] for n in names])
     assert [r["parent_ref.name"] for r in hunt.get_variable("s_last")] == nulls_last(
-        parent_names(processes, CHILDREN), descending=True)[15:]
+        [n for names in entities(True)[15:] for n in names], descending=True)

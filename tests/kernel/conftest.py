@@ -4,6 +4,7 @@ what it says about svchost.exe processes, computed with plain json."""
 import json
 
 import pytest
+from identities import entities
 
 
 @pytest.fixture(scope="session")
@@ -18,5 +19,5 @@ def svchost(bundle):
     observed = [o for o in objects if o["type"] == "observed-data"]
     procs = [(o, s) for o in observed for s in o["objects"].values()
              if s["type"] == "process" and s.get("name") == "svchost.exe"]
-    return {"records": len({o["id"] for o, _ in procs}), "entities": len(procs),
-            "pids": sorted({s["pid"] for _, s in procs})}
+    return {"records": len({o["id"] for o, _ in procs}), "entities": len(entities(procs)),
+            "occurrences": len(procs), "pids": sorted({s["pid"] for _, s in procs})}

@@ -1,6 +1,7 @@
 """Every huntbook in examples/huntbooks runs headless (nbclient, the real kernel) without
 errors, and its tables hold what the bundle says, computed here with plain json."""
 
+import base64
 import collections
 import json
 import pathlib
@@ -12,6 +13,7 @@ import pytest
 from nbclient import NotebookClient
 
 from figdata import graph_of, traces
+from identities import entities
 
 BOOKS = pathlib.Path(__file__).resolve().parents[2] / "examples" / "huntbooks"
 DATA_IN_BOOKS = "../../../shared/data/"  # how the huntbooks name the shared data folder
@@ -65,11 +67,12 @@ def tables(outputs):
 
 
 def summary(outputs):
-    """{variable: (type, entities, records)} from the cell's summary table (records None
-    for GROUP results)."""
+    """{variable: (type, entities, occurrences, records)} from the cell's summary table
+    (occurrences and records None for GROUP results)."""
     (html,) = [o["data"]["text/html"] for o in outputs
                if "class='kestrel-summary'" in o["data"]["text/html"]]
-    return {r[0]: (r[1], int(r[2]), int(r[3]) if r[3] else None) for r in _rows(html)}
+    return {r[0]: (r[1], int(r[2]), *(int(n) if n else None for n in r[3:5]))
+            for r in _rows(html)}
 
 
 def _rows(html):
@@ -100,7 +103,8 @@ def test_quickstart(run_book, observations):
     out = run_book("quickstart.ipynb")
     procs = processes(observations)
     records = len({o["id"] for o, _ in procs})
-    assert summary(out["get-procs"]) == {"procs": ("process", len(procs), records)}
+    assert summary(out["get-procs"]) == {
+        "procs": ("process", len(entities(procs)), len(procs), records)}
 
     (shown,) = tables(out["disp-procs"])
     by_pid = sorted(rows_of(procs), key=lambda r: int(r[1]) if r[1] != "None" else 1 << 62)
@@ -108,7 +112,8 @@ def test_quickstart(run_book, observations):
     assert set(shown) <= rows_of(procs)
 
     info = texts(out["info-procs"])
-    assert f"entities: {len(procs)}" in info and f"records: {records}" in info
+    assert f"entities: {len(entities(procs))}\n  occurrences: {len(procs)}" in info
+    assert f"records: {records}" in info
 
     counts = collections.Counter(p.get("name") for _, p in procs if p.get("pid") is not None)
     (groups,) = tables(out["group-names"])
@@ -117,7 +122,8 @@ def test_quickstart(run_book, observations):
         [(name, counts[name]) for name, _ in groups], key=lambda r: -r[1])
     assert int(groups[0][1]) == max(counts.values())
     groups_in_all = len({p.get("name") for _, p in procs})
-    assert summary(out["group-names"])["names"] == ("process (grouped)", groups_in_all, None)
+    assert summary(out["group-names"])["names"] == ("process (grouped)", groups_in_all, None,
+                                                    None)
 
 
 def test_process_tree(run_book, observations):
@@ -127,7 +133,7 @@ def test_process_tree(run_book, observations):
 
     parents = [(o, o["objects"][p["parent_ref"]]) for o, p in shells if "parent_ref" in p]
     assert set(tables(out["find-parents"])[0]) == rows_of(parents)
-    assert summary(out["find-parents"])["parents"][1] == len(parents)
+    assert summary(out["find-parents"])["parents"][2] == len(parents)
 
     children = [(o, c) for o, parent in parents for c in o["objects"].values()
                 if c["type"] == "process"
@@ -155,28 +161,28 @@ def test_references_and_time(run_book, observations):
     procs = processes(observations, lambda o, p: p.get("name") == "svchost.exe"
                       and start <= when(o["first_observed"]) < stop)
     assert set(tables(out["get-window"])[0]) == rows_of(procs)
-    assert summary(out["get-window"])["procs"][1] == len(procs)
+    assert summary(out["get-window"])["procs"][2] == len(procs)
 
     pids = {p["pid"] for _, p in procs}
     day = (when("2019-11-16T12:00:00Z"), when("2019-11-16T14:00:00Z"))
     same_pid = processes(observations, lambda o, p: p.get("pid") in pids
                          and day[0] <= when(o["first_observed"]) < day[1])
     assert set(tables(out["ref-window"])[0]) == rows_of(same_pid)
-    assert summary(out["ref-window"])["same_pid"][1] == len(same_pid)
+    assert summary(out["ref-window"])["same_pid"][2] == len(same_pid)
 
     # the inferred window: procs' observations widened by 5 minutes each side (defaults.yaml)
     low = min(when(o["first_observed"]) for o, _ in procs) - timedelta(seconds=300)
     high = max(when(o["last_observed"]) for o, _ in procs) + timedelta(seconds=300)
     nearby = processes(observations, lambda o, p: p.get("pid") in pids
                        and low <= when(o["first_observed"]) < high)
-    assert summary(out["ref-inferred"])["nearby"][1] == len(nearby)
-    assert f"entities: {len(nearby)}" in texts(out["ref-inferred"])
+    assert summary(out["ref-inferred"])["nearby"][2] == len(nearby)
+    assert f"occurrences: {len(nearby)}" in texts(out["ref-inferred"])
 
-    assert summary(out["last-minutes"])["recent"][1:] == (0, 0)
+    assert summary(out["last-minutes"])["recent"][1:] == (0, 0, 0)
     assert "recent is empty" in texts(out["last-minutes"])
 
     cmd = processes(observations, lambda o, p: p.get("name") == "cmd.exe")
-    assert summary(out["last-days"])["shells"][1] == len(cmd)
+    assert summary(out["last-days"])["shells"][2] == len(cmd)
     assert set(tables(out["last-days"])[0]) == rows_of(cmd)
 
 
@@ -198,7 +204,7 @@ def test_analytics(run_book, observations):
     shell = lambda o, p: p.get("name") in ("cmd.exe", "powershell.exe")  # noqa: E731
     shells = processes(observations, shell)
     parents = [(o, o["objects"][p["parent_ref"]]) for o, p in shells if "parent_ref" in p]
-    assert summary(out["get-procs"])["procs"][1] == len(shells)
+    assert summary(out["get-procs"])["procs"][2] == len(shells)
 
     # process tree: a node per (pid, name), an edge per parent_ref, command lines on hover
     def ident(p):
@@ -242,7 +248,7 @@ def test_analytics(run_book, observations):
         return ", ".join(found)
 
     flagged = [(o, p) for o, p in shells if tags(p.get("command_line"))]
-    assert summary(out["suspicious"])["flagged"][1] == len(flagged)
+    assert summary(out["suspicious"])["flagged"][2] == len(flagged)
     shown, rows = tables(out["suspicious"])  # the analytics' table, then DISP's
     assert {r[4] for r in shown} == {tags(p["command_line"]) for _, p in flagged}
     assert set(rows) == {(p["name"], str(p["pid"]), tags(p["command_line"])) for _, p in flagged}
@@ -270,7 +276,7 @@ def test_analytics(run_book, observations):
     assert {(a, c, int(n)) for _, a, c, n in classes} == {
         (a, c, n) for (a, c), n in counted.items()}
     public = [t for o, t in conns if klass(o["objects"][t["dst_ref"]]["value"]) == "public"]
-    assert summary(out["ip-class"])["public"][1] == len(public)
+    assert summary(out["ip-class"])["public"][2] == len(public)
 
     # the huntflow graph: the statements of this book, read back from the figure
     source = f"{DATA_IN_BOOKS}doctored-1k.json"
@@ -295,3 +301,121 @@ def test_analytics(run_book, observations):
     names = {nodes[k][1][1] if nodes[k][1][0] == "variable" else "source" for k in nodes}
     assert names == {"source", "procs", "flagged"}
     assert len(edges) == 2
+
+
+# ------------------------------------------------------------ log4shell.ipynb
+
+INNERMOST = re.compile(r"\$\{([^${}]*)\}")
+DEFAULT_PORTS = {"ldap": 389}
+# The operators of the attackers' and servers' networks, as they publish them
+OPERATORS = {"157.245.": "digitalocean", "165.22.": "digitalocean", "143.198.": "digitalocean",
+             "167.99.": "digitalocean", "157.90.": "hetzner", "162.55.": "hetzner"}
+
+
+def jndi_names(text):
+    """The JNDI names in a log line, by this test's own rules: the innermost ${...} replaced
+    again and again (lower:, upper:, a :- default), JNDI lookups set aside."""
+    kept = []
+
+    def resolve(match):
+        head, _, tail = match.group(1).partition(":")
+        if head.lower() == "jndi":
+            kept.append(tail)
+            return f"\x00{len(kept) - 1}\x00"
+        if head.lower() in ("lower", "upper"):
+            return getattr(tail, head.lower())()
+        return match.group(1).split(":-", 1)[1] if ":-" in match.group(1) else "?"
+
+    while INNERMOST.search(text):
+        text = INNERMOST.sub(resolve, text)
+    return list(dict.fromkeys(kept[int(i)] for i in re.findall(r"\x00(\d+)\x00", text)))
+
+
+def test_log4shell(run_book, shared_data):
+    out = run_book("log4shell.ipynb")
+    objects = json.loads((shared_data / "log4shell_bundle.json").read_text())["objects"]
+    observed = [o for o in objects if o["type"] == "observed-data"]
+
+    def of_type(o, kind):
+        return [s for s in o["objects"].values() if s["type"] == kind]
+
+    count = len(observed)  # one event and one artifact each
+    assert summary(out["get-events"]) == {"events": ("x-oca-event", count, count, count),
+                                          "payloads": ("artifact", count, count, count)}
+
+    # detection: every payload decoded here, the same lookups and callbacks
+    lines = {o["id"]: base64.b64decode(of_type(o, "artifact")[0]["payload_bin"]).decode()
+             for o in observed}
+    names = {k: jndi_names(line) for k, line in lines.items()}
+    assert all(names.values())
+    found, shown = tables(out["detect"])
+    counted = collections.Counter("\n".join("${jndi:" + name + "}" for name in v)
+                                  for v in names.values())
+    assert {r[2]: int(r[-1]) for r in found} == counted
+    servers = {}
+    for name in (name for v in names.values() for name in v):
+        scheme, host, port = re.match(r"(\w+)://([^/:]+)(?::(\d+))?", name).groups()
+        servers[host.lower()] = f"{scheme}://{host.lower()}:{port or DEFAULT_PORTS[scheme]}"
+    assert set(shown) == {(callback, host) for host, callback in servers.items()}
+    assert summary(out["detect"])["exploits"][1] == count
+
+    # the attackers: sources of the traffic of the records with an attempt
+    sources = collections.Counter(o["objects"][t["src_ref"]]["value"] for o in observed
+                                  for t in of_type(o, "network-traffic") if names[o["id"]])
+    assert {r[0] for r in tables(out["attackers"])[0]} == set(sources)
+
+    # nothing connected to a callback address; one of them also attacked
+    addresses = {h for h in servers if re.fullmatch(r"[\d.]+", h)}
+    outbound = [t for o in observed for t in of_type(o, "network-traffic")
+                if o["objects"][t["dst_ref"]]["value"] in addresses]
+    assert summary(out["callbacks"])["outbound"][1] == len(outbound) == 0
+    assert {r[0] for r in tables(out["callbacks"])[0]} == addresses & set(sources)
+    assert summary(out["servers"])["servers"][1] == len(addresses)
+
+    # geolocation with the bundled data: the WAF's own country for each client it blocked
+    waf = {}
+    for line in lines.values():
+        if line.startswith("{"):
+            request = json.loads(line)["httpRequest"]
+            waf[request["clientIp"]] = request["country"]
+    assert "GeoLite2 Country and ASN of 2024-06-18" in texts(out["geoip"])
+    _, attackers, located = tables(out["geoip"])
+    placed = {}
+    for value, ip_class, country, organisation in attackers:
+        assert ip_class == ("private" if value.startswith("172.31.") else "public")
+        placed[value] = country
+        if value == "195.54.160.149":
+            # RU for the WAF in December 2021; its network has moved since (BlueVPS, placed
+            # in IT by the data of 2024): only that it is placed is checked
+            assert re.fullmatch(r"[A-Z]{2}", country)
+        elif ip_class == "public":
+            assert country == waf[value], value
+        operator = next((o for p, o in OPERATORS.items() if value.startswith(p)), None)
+        assert operator is None or operator in organisation.lower(), value
+    assert {r[0] for r in located} == addresses
+    for value, country, organisation in located:
+        assert re.fullmatch(r"[A-Z]{2}", country) and placed.get(value, country) == country
+        operator = next((o for p, o in OPERATORS.items() if value.startswith(p)), None)
+        assert operator is None or operator in organisation.lower(), value
+        placed[value] = country
+
+    # the map: a pin per placed address and variable, on its country, sized by its records
+    fig = figure(out["map"])
+    pins = {}
+    for trace in traces(fig, "pins"):
+        assert trace["meta"]["placement"] == "country"
+        for data, location, size in zip(trace["customdata"], trace["locations"],
+                                        trace["marker"]["size"]):
+            pins[trace["meta"]["variable"], data[0]] = (data[2], data[1], size)
+            assert location  # the country's name
+    records = collections.Counter(v for o in observed for v in {s["value"] for s in
+                                                                 of_type(o, "ipv4-addr")})
+    public = {a for a in sources if not a.startswith("172.31.")}
+    assert {k: v[:2] for k, v in pins.items()} == {
+        **{("attackers", a): (placed[a], records[a]) for a in public},
+        **{("servers", a): (placed[a], max(1, records[a])) for a in addresses}}
+    sizes = {n: s for _, n, s in pins.values()}
+    assert sizes[1] < sizes[2]
+    notes = [a["text"] for a in fig["layout"]["annotations"]]
+    assert notes[0] == "not placed: 172.31.79.90 (private)"
+    assert not traces(fig, "links")

@@ -3,7 +3,10 @@ jupyter_client (execute, errors, inspect, interrupt, restart, shutdown). Expecte
 are computed from the bundle with plain json (see conftest.svchost)."""
 
 import json
+import os
 import re
+import subprocess
+import sys
 import time
 
 import pytest
@@ -61,12 +64,13 @@ def test_get_shows_a_summary(kernel, bundle, svchost):
     assert cell.status == "ok" and cell.errors == []
     (summary,) = cell.displays
     html = summary["data"]["text/html"]
-    assert rows(html) == [["procs", "process", str(svchost["entities"]), str(svchost["records"]),
-                           rows(html)[0][4]]]
-    assert re.fullmatch(r"\d+\.\d\d s", rows(html)[0][4])
+    assert rows(html) == [["procs", "process", str(svchost["entities"]),
+                           str(svchost["occurrences"]), str(svchost["records"]), rows(html)[0][5]]]
+    assert re.fullmatch(r"\d+\.\d\d s", rows(html)[0][5])
     assert re.fullmatch(r"cell: \d+\.\d\d s", footer(html))
     assert summary["data"]["text/plain"].startswith(
-        f"procs: process, {svchost['entities']} entities, {svchost['records']} records, ")
+        f"procs: {svchost['entities']} process entities ({svchost['occurrences']} occurrences) "
+        f"in {svchost['records']} records, ")
 
 
 def test_disp_limit(kernel, svchost):
@@ -154,6 +158,15 @@ def test_a_table_before_an_error_is_shown(kernel, svchost):
     assert rows(table["data"]["text/html"]) == [["svchost.exe"]]
 
 
+def test_a_typo_in_a_where_is_an_error_cell(kernel, bundle):
+    cell = run_cell(kernel, f"typo = GET process FROM file://{bundle} WHERE nmae = 'x'")
+    assert cell.status == "error"
+    (error,) = cell.errors
+    assert error["ename"] == "UnknownAttribute"
+    assert error["evalue"].startswith('line 1, column ') and '"nmae"' in error["evalue"]
+    assert 'hint: did you mean "name"?' in error["traceback"]
+
+
 def test_describe_shows_a_table(kernel, bundle, svchost):
     """DESCRIBE (Kestrel v1) as an HTML table and as text; the values from the bundle."""
     pids = [p["pid"] for p in _svchost_processes(bundle)]
@@ -173,13 +186,38 @@ def _svchost_processes(bundle):
             if s["type"] == "process" and s.get("name") == "svchost.exe"]
 
 
+def test_a_loopback_kernel_starts_without_transport_warnings(kernel_spec, tmp_path):
+    """ipykernel warns of unencrypted TCP; on 127.0.0.1 the traffic never leaves the machine,
+    so the Kestrel kernel keeps its stderr (what a notebook front end logs) quiet."""
+    from jupyter_client import BlockingKernelClient
+    from jupyter_client.connect import write_connection_file
+
+    connection, _ = write_connection_file(str(tmp_path / "kernel.json"), ip="127.0.0.1")
+    process = subprocess.Popen([sys.executable, "-m", "kestrel_kernel", "-f", connection],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               cwd=tmp_path, env=dict(os.environ, TMPDIR=str(tmp_path)))
+    client = BlockingKernelClient(connection_file=connection)
+    client.load_connection_file()
+    client.start_channels()
+    try:
+        assert client.kernel_info(reply=True, timeout=60)["content"]["status"] == "ok"
+        client.shutdown()
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        client.stop_channels()
+        process.kill()
+    assert "without encryption" not in stderr
+    assert "Traceback" not in stderr
+
+
 # ------------------------------------------------------------ inspect
 
 
 def test_inspect_variable(kernel, svchost):
     reply = kernel.inspect("DISP procs ATTR pid", 7, reply=True, timeout=10)["content"]
     assert reply["status"] == "ok" and reply["found"]
-    head = f"procs: {svchost['entities']} process entities in {svchost['records']} records"
+    head = (f"procs: {svchost['entities']} process entities ({svchost['occurrences']} "
+            f"occurrences) in {svchost['records']} records")
     assert reply["data"]["text/plain"].startswith(head)
     assert f"<b>{head}</b>" in reply["data"]["text/html"]
     assert len(rows(reply["data"]["text/html"])) == 5

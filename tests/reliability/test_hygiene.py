@@ -430,8 +430,8 @@ def test_unregistered_python_analytics_are_never_imported(tmp_path, monkeypatch,
             with pytest.raises(AnalyticsError) as caught:
                 session.execute(f"APPLY python://{uri} ON procs")
             assert caught.value.message == (
-                f'no analytics "{uri}" is registered (registered: huntflow_graph, ip_class, '
-                'process_tree, suspicious_cmdline, timeline)')
+                f'no analytics "{uri}" is registered (registered: geoip, huntflow_graph, '
+                'ip_class, ip_map, log4shell, process_tree, suspicious_cmdline, timeline)')
         assert session.complete("APPLY python://", 15).matches  # lists names, imports none
     assert not marker.exists() and module not in sys.modules
 

@@ -17,7 +17,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kestrel.errors import KestrelError, KestrelInternalError, KestrelSyntaxError
+from kestrel.errors import (KestrelError, KestrelInternalError, KestrelSyntaxError,
+                            UnknownAttribute)
 from kestrel.session import Session
 from kestrel.syntax.parser import parse
 from kestrel.syntax.unparse import python_string
@@ -409,10 +410,17 @@ def test_attribute_the_store_can_read_is_accepted(procs_session, statement):
 
 def test_get_from_a_data_source_may_name_attributes_the_store_has_not_seen(procs_session,
                                                                            shared_data):
-    """The source may hold them: an empty result with a note, not an error."""
+    """The source may hold STIX attributes the store has not seen, and x_ custom ones: an
+    empty result with a note, not an error; a name neither STIX nor the data know is a
+    typo, refused at the attribute (#19)."""
     doctored = python_string(str(shared_data / "doctored-1k.json"))
-    (summary,) = procs_session.execute(f"x = GET process FROM {doctored} WHERE nosuch = 'a'")
-    assert any('"nosuch"' in note for note in summary.notes), summary.notes
+    (summary,) = procs_session.execute(f"x = GET process FROM {doctored} WHERE cwd = 'a'")
+    assert any('"cwd"' in note for note in summary.notes), summary.notes
+    (summary,) = procs_session.execute(f"x = GET process FROM {doctored} WHERE x_nosuch = 'a'")
+    assert summary.entities == 0
+    with pytest.raises(UnknownAttribute) as caught:
+        procs_session.execute(f"x = GET process FROM {doctored} WHERE nosuch = 'a'")
+    assert caught.value.message.startswith('"nosuch" is not an attribute of process')
 
 
 def test_keys_inside_a_json_attribute_are_refused(tmp_path):

@@ -213,4 +213,5 @@ def test_find_without_identifying_values_skips_the_prefetch(db):
     db.execute(f"""orphans = GET process FROM stixshifter://db WHERE name = 'orphan.exe' {DAY}
                    files = FIND file LOADED BY orphans""")
     assert [f["name"] for f in db.get_variable("files")] == ["orphan.exe"]
-    assert "prefetch skipped: orphans has no identifying attribute" in _explain(db, "files")
+    assert ("no prefetch: orphans has no x_unique_id or pid to ask the data source for other "
+            "records by; FIND used the records already stored") in _explain(db, "files")

@@ -19,7 +19,7 @@ query and log line.
 from __future__ import annotations
 
 from ...errors import DataSourceError
-from ..base import QueryResult
+from ..base import QueryResult, TimeSpan
 from .profiles import Profiles, merged_settings
 from .run import Run, stix_pattern
 
@@ -46,10 +46,11 @@ class StixShifterSource:
         if not all(names):
             raise DataSourceError(f"{uri} names no profile (stixshifter://NAME[,NAME...])")
         profiles = [self.profiles.get(name) for name in names]  # all checked before any query
-        bundles, native = [], []
+        combined = QueryResult([])
         for profile in profiles:
-            found, queries = Run(profile, progress).query(query)
-            bundles.extend(found)
+            found = Run(profile, progress).query(query)
+            combined.bundles.extend(found.bundles)
             label = f"{profile.name}: " if len(profiles) > 1 else ""
-            native.extend(label + q for q in queries)
-        return QueryResult(bundles, native)
+            combined.native_queries.extend(label + q for q in found.native_queries)
+            combined.time_span = TimeSpan.of(combined.time_span, found.time_span)
+        return combined

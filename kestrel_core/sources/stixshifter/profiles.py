@@ -12,6 +12,7 @@ import importlib.util
 import json
 import os
 import pkgutil
+import re
 from dataclasses import dataclass
 from importlib import resources
 
@@ -22,6 +23,7 @@ from ...redaction import redact, remember, secrets_of
 
 ENV_PREFIX = "STIXSHIFTER_"
 PARTS = ("connector", "connection", "config")
+CONNECTOR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 SETTINGS = {  # key -> kind; defaults live in config/defaults.yaml
     "page_size": int, "result_limit": int, "default_lookback": int, "call_timeout": int,
     "query_timeout": int, "poll_interval": float, "retries": int, "retry_backoff": float,
@@ -121,6 +123,9 @@ class Profiles:
             if not isinstance(value, str) or not value.strip():
                 raise DataSourceError(f"{origin} must name a connector (e.g. elastic_ecs), "
                                       f"not {_kind(value)}")
+            if not CONNECTOR_NAME.fullmatch(value.strip()):  # a module name, not a path
+                raise DataSourceError(f"{origin} must name a connector (letters, digits and _, "
+                                      f"e.g. elastic_ecs), not {value.strip()!r}")
             return value.strip()
         if isinstance(value, str) and origin.startswith(ENV_PREFIX):
             try:

@@ -21,7 +21,7 @@ from ...errors import DataSourceError
 from ...redaction import redact
 from ...syntax.ecgp import relax, to_stix
 from ...timestamps import parse_timestamp, window_datetimes
-from ..base import Query
+from ..base import Query, QueryResult, TimeSpan
 from ..match import matches
 from .profiles import Profile
 
@@ -68,11 +68,12 @@ def _window(window, lookback) -> tuple:
     return window_datetimes(window)
 
 
-def _in_window(record, start, stop):
+def _first_observed(record):
+    """A record's time, or None when it has none that reads as one."""
     try:
-        return start <= parse_timestamp(record.get("first_observed", "")) < stop
+        return parse_timestamp(record.get("first_observed", ""))
     except ValueError:
-        return False
+        return None
 
 
 class _Worker:
@@ -126,10 +127,11 @@ class Run:
         self.identity = {"type": "identity", "identity_class": "events", "name": profile.name,
                          "id": f"identity--{uuid.uuid5(uuid.NAMESPACE_URL, profile.name)}"}
 
-    def query(self, query: Query):
-        """(bundles, native queries) for `query`.  Every stix-shifter call runs in one
-        worker thread with its own asyncio loop: stix-shifter runs coroutines on the
-        calling thread's loop, and a Jupyter kernel's main thread already runs one."""
+    def query(self, query: Query) -> QueryResult:
+        """The bundles, native queries and record time span for `query`.  Every
+        stix-shifter call runs in one worker thread with its own asyncio loop: stix-shifter
+        runs coroutines on the calling thread's loop, and a Jupyter kernel's main thread
+        already runs one."""
         self.pool = _Worker()
         try:
             return self._query(query)
@@ -150,11 +152,12 @@ class Run:
         queries = [q if isinstance(q, str) else json.dumps(q) for q in dsl["queries"]]
         log.info("stixshifter://%s: %s -> %s", self.profile.name, full,
                  redact(queries, self.profile.secrets))
-        bundles = []
+        bundles, self.span = [], None
         transmission = self._transmission()
         for native in dsl["queries"]:
             bundles.extend(self._fetch(transmission, native))
-        return bundles, [redact(q, self.profile.secrets) for q in queries]
+        return QueryResult(bundles, [redact(q, self.profile.secrets) for q in queries],
+                           self.span)
 
     def _transmission(self):
         from stix_shifter.stix_transmission.stix_transmission import StixTransmission
@@ -224,9 +227,15 @@ class Run:
             raise self._failure("could not translate results to STIX", bundle)
         objects = bundle["objects"]
         shared = {o["id"]: o for o in objects if o.get("type") != "observed-data" and "id" in o}
-        records = [o for o in objects if o.get("type") == "observed-data"
-                   and _in_window(o, *self.window)
-                   and self._matches(o, shared)]
+        start, stop = self.window
+        records = []
+        for record in (o for o in objects if o.get("type") == "observed-data"):
+            moment = _first_observed(record)
+            if moment is None:
+                continue
+            self.span = TimeSpan.of(self.span, TimeSpan(moment, moment))
+            if start <= moment < stop and self._matches(record, shared):
+                records.append(record)
         if not records:
             return None
         referenced = {r for o in records for r in o.get("object_refs", ())}
