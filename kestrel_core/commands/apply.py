@@ -231,8 +231,9 @@ def huntflow_steps(store, symtable) -> tuple:
         refs = tuple(seen[n] for n in dict.fromkeys(variable.references)
                      if n in seen and n not in variable.inputs)
         key = f"{variable.name}@{variable.version}"
-        try:
-            entities = store.count(variable.view)
+        try:  # distinct entities, as summaries count them (a GROUP result: its rows)
+            entities = (store.count(variable.view) if variable.grouped
+                        else store.entity_counts(variable.view, variable.entity_type)[0])
         except KestrelError:
             entities = 0
         steps.append(HuntflowStep(

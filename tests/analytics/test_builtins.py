@@ -166,12 +166,14 @@ def test_huntflow_graph(session, bundle_path, observations):
     arrows = [a for a in fig.figure["layout"]["annotations"] if a["showarrow"]]
     assert len(arrows) == len(EDGES)
 
+    # distinct entities, as summaries count them: a process of this bundle is its pid and name
     cmd = processes(observations, lambda o, p: p.get("name") == "cmd.exe")
+    shells, parents = {ident(p) for _, p in cmd}, {ident(p) for _, p in parents_of(cmd)}
     entities = {label[k]: d[5] for k, (_, d) in nodes.items() if d[0] == "variable"}
-    assert entities["procs #1"] == len(cmd)
-    assert entities["parents"] == len(parents_of(cmd))
-    assert entities["both"] == len(cmd) + len(parents_of(cmd))
-    assert entities["procs"] == sum(p["pid"] > 9000 for _, p in cmd)
+    assert entities["procs #1"] == len(shells)
+    assert entities["parents"] == len(parents)
+    assert entities["both"] == len(shells | parents)
+    assert entities["procs"] == len({(pid, name) for pid, name in shells if pid > 9000})
     groups = {label[k]: g for k, (g, _) in nodes.items()}
     assert groups["procs #1"] == "redefined since" and groups["procs"] == "process"
     statements = {label[k]: d[4] for k, (_, d) in nodes.items() if d[0] == "variable"}
