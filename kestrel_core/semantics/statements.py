@@ -204,7 +204,8 @@ def disp(check, stmt, variables):
     return resolved
 
 
-def sort(check, stmt, variables):
+def one_attribute(check, stmt, variables):
+    """SORT and DESCRIBE: one attribute of the input variable."""
     source = variables[stmt.input]
     check.attribute(stmt.attribute, check.catalog.columns(source.view), stmt.input,
                     source.entity_type)
@@ -239,13 +240,6 @@ def merge(check, stmt, variables):
     return check.resolved(variables, entity_type=types.pop())
 
 
-def describe(check, stmt, variables):
-    source = variables[stmt.input]
-    check.attribute(stmt.attribute, check.catalog.columns(source.view), stmt.input,
-                    source.entity_type)
-    return check.resolved(variables, entity_type=source.entity_type)
-
-
 def new(check, stmt, variables):
     """NEW and LOAD: the entity type comes with the data; NEW and LOAD check it."""
     return check.resolved(variables, entity_type=stmt.entity_type)
@@ -264,10 +258,10 @@ def reading(check, stmt, variables):
 
 
 CHECKS = {
-    ast.Get: get, ast.Find: find, ast.Assign: assign, ast.Disp: disp, ast.Sort: sort,
+    ast.Get: get, ast.Find: find, ast.Assign: assign, ast.Disp: disp, ast.Sort: one_attribute,
     ast.Group: group, ast.Join: join, ast.Merge: merge, ast.New: new, ast.Load: new,
     ast.Save: reading, ast.Apply: apply, ast.Info: reading, ast.Explain: reading,
-    ast.Describe: describe,
+    ast.Describe: one_attribute,
 }
 
 
