@@ -10,8 +10,7 @@ terminals that fit.  Keywords are read from those terminals' patterns; names
     entity_types() -> list[str]          attributes_of(entity_type) -> list[str]
     data_source_uris() -> list[str]      analytics_names() -> list[str]
 
-Matches are whole words for the range cursor_start..cursor_end, never suffixes.
-"""
+Matches are whole words for the range cursor_start..cursor_end, never suffixes."""
 
 from __future__ import annotations
 
@@ -392,8 +391,8 @@ KEYWORD_SYNTAX = {
              "[WITH <COUNT|SUM|MIN|MAX|AVG|NUNIQUE>(<attribute>) [AS <name>], ...]",
     "JOIN": "[var =] JOIN <var>, <var> [BY <attribute>, <attribute>]",
     "APPLY": "APPLY <python://name> ON <var>, ... [WITH <name>=<value>, ...]",
-    "DISP": "DISP <var> [WHERE <pattern>] [ATTR <attribute>, ...] [SORT BY <attribute> [ASC|DESC]] "
-            "[LIMIT <n>] [OFFSET <n>]",
+    "DISP": "DISP <var> [WHERE <pattern>] [ATTR <attribute>, ...] "
+            "[SORT BY <attribute> [ASC|DESC]] [LIMIT <n>] [OFFSET <n>]",
     "INFO": "INFO <var>",
     "DESCRIBE": "DESCRIBE <var>.<attribute>: statistics of one attribute",
     "EXPLAIN": "EXPLAIN <var>",
@@ -402,8 +401,8 @@ KEYWORD_SYNTAX = {
     "ATTR": "DISP <var> ATTR <attribute>, ...",
     "LIMIT": "... LIMIT <n>",
     "OFFSET": "DISP <var> ... OFFSET <n>",
-    "START": "... START <time> STOP <time>   (ISO 8601 UTC, e.g. 2022-11-11T15:05:00Z)",
-    "STOP": "... START <time> STOP <time>   (ISO 8601 UTC, e.g. 2022-11-11T15:05:00Z)",
+    **dict.fromkeys(("START", "STOP"),
+                    "... START <time> STOP <time>   (ISO 8601 UTC, e.g. 2022-11-11T15:05:00Z)"),
     "LAST": "... LAST <n> <DAYS | HOURS | MINUTES | SECONDS>",
     "BY": "SORT <var> BY <attribute> | GROUP <var> BY ... | FIND <type> <relation> BY <var>",
     "WITH": "GROUP ... WITH <aggregation>, ... | APPLY ... WITH <name>=<value>, ...",
@@ -428,9 +427,8 @@ KEYWORD_SYNTAX = {
 }
 for _word in ("CREATED", "ACCEPTED", "CONTAINED", "LINKED", "LOADED", "OWNED"):
     KEYWORD_SYNTAX[_word] = f"FIND <entity-type> {_word} [BY] <var>"
-KEYWORD_SYNTAX["CONTAINED"] += ("   (also what the references no other relation names point "
-                                "at, such as x-oca-event's process_ref: "
-                                "FIND process CONTAINED BY events)")
+KEYWORD_SYNTAX["CONTAINED"] += ("   (also what other references point at, e.g. x-oca-event's "
+                                "process_ref: FIND process CONTAINED BY events)")
 for _word in ("COUNT", "SUM", "MIN", "MAX", "AVG", "NUNIQUE"):
     KEYWORD_SYNTAX[_word] = f"GROUP <var> BY <attribute> WITH {_word}(<attribute>) [AS <name>]"
 
