@@ -1,9 +1,11 @@
 """Deterministic, realistic STIX 2.0 bundles for benchmarks.
 
 Each observed-data holds a process with its parent, its binary (file), its user
-and one network connection with two addresses, at a random time within one day.
-`python -m benchmarks.generate N PATH` writes a bundle; the same N and seed give
-the same bytes.
+and one network connection with two addresses, at a random time within one day; with
+`events`, also an x-oca-event pointing at them and the x-oca-asset it ran on (custom
+references: CONTAINED relations, and hosts that tell processes apart).
+`python -m benchmarks.generate N PATH [--events]` writes a bundle; the same arguments
+give the same bytes.
 """
 
 from __future__ import annotations
@@ -24,9 +26,9 @@ def stamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-def observation(i: int, rng: random.Random) -> dict:
+def observation(i: int, rng: random.Random, events: bool = False) -> dict:
     seen = stamp(BASE + timedelta(seconds=rng.uniform(0, 86400)))
-    return {
+    record = {
         "type": "observed-data", "id": f"observed-data--{i:08d}-0000-4000-8000-000000000000",
         "created_by_ref": IDENTITY, "created": seen, "modified": seen,
         "first_observed": seen, "last_observed": seen, "number_observed": 1,
@@ -46,9 +48,17 @@ def observation(i: int, rng: random.Random) -> dict:
                   "value": f"192.168.{rng.randint(0, 255)}.{rng.randint(1, 254)}"},
         },
     }
+    if events:
+        record["objects"]["7"] = {"type": "x-oca-event", "action": "process_started",
+                                  "created": seen, "process_ref": "0",
+                                  "parent_process_ref": "1", "file_ref": "2", "user_ref": "3",
+                                  "network_ref": "4", "host_ref": "8"}
+        record["objects"]["8"] = {"type": "x-oca-asset", "hostname": f"host{rng.randint(0, 49)}",
+                                  "ip_refs": ["5"]}
+    return record
 
 
-def write_bundle(count: int, path: str, seed: int = 7):
+def write_bundle(count: int, path: str, seed: int = 7, events: bool = False):
     """Stream the bundle to `path` without holding it in memory."""
     rng = random.Random(seed)
     identity = {"type": "identity", "id": IDENTITY, "identity_class": "events",
@@ -59,9 +69,9 @@ def write_bundle(count: int, path: str, seed: int = 7):
         out.write(json.dumps(identity))
         for i in range(count):
             out.write(",\n")
-            out.write(json.dumps(observation(i, rng)))
+            out.write(json.dumps(observation(i, rng, events)))
         out.write("]}\n")
 
 
 if __name__ == "__main__":
-    write_bundle(int(sys.argv[1]), sys.argv[2])
+    write_bundle(int(sys.argv[1]), sys.argv[2], events="--events" in sys.argv[3:])

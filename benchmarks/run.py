@@ -33,12 +33,12 @@ import uuid
 from pathlib import Path
 
 from .generate import write_bundle
-from .workloads import HUNT_STEPS, HUNT_TOTAL
+from .workloads import FIND_INPUT, FIND_PREFETCHED, FIND_STEPS, HUNT_STEPS, HUNT_TOTAL
 
 HERE = Path(__file__).parent
 DEFAULT_SIZES = (10_000, 100_000, 1_000_000)
 STORES = ("sqlite", "postgresql")
-WORKLOADS = ("get_one", "get_all", "hunt", "complete", "kernel")
+WORKLOADS = ("get_one", "get_all", "hunt", "find", "complete", "kernel")
 GIB_MB = 1024
 
 # DISP of the 2N-row variable `allp` -> the first row of its view alone (a floor for DISP),
@@ -153,6 +153,8 @@ def measure(count: int, folder: str, stores, url, timeout=None, failures=None,
                 for step, seconds, rss in measured[done:]:
                     print(f"  {step}: {seconds:.3f} s ({seconds / base:.3f}x cache()), peak RSS "
                           f"{rss:.0f} MB ({rss / base_rss:.2f}x)", file=sys.stderr, flush=True)
+                if workload == "find":
+                    notes.setdefault((count, store), {})["find"] = result["info"]
                 if workload in ("hunt", "get_all"):
                     notes.setdefault((count, store), {}).update(
                         {f"{workload}: {k}" if k == "DISP footer" else k: v
@@ -214,6 +216,12 @@ def targets(rows, notes) -> str:
             else:
                 add(what, n, store, f"the hunt did not finish (see below); its finished steps "
                     f"took {finished:.0f} s; peak RSS {worst:.0f} MB", False)
+        made = _find(rows, n, store, FIND_INPUT)
+        for step in (*FIND_STEPS, FIND_PREFETCHED) if made else ():
+            found = _find(rows, n, store, step)
+            if found:
+                add(f"{step} <= the GET of its input", n, store, f"{found[3]:.2f} s, the GET "
+                    f"{made[3]:.2f} s ({found[3] / made[3]:.2f}x)", found[3] <= made[3])
         kernel = _find(rows, n, store, "kernel overhead per cell (median)")
         if kernel:
             add("kernel overhead <= 20 ms per cell", n, store, f"{kernel[3] * 1000:.1f} ms",
@@ -236,14 +244,19 @@ def targets(rows, notes) -> str:
 def facts(notes) -> str:
     lines = []
     for (n, store), info in sorted(notes.items(), key=lambda k: (k[0][1] != "sqlite", k[0])):
-        distinct = info.get("distinct (name, pid)")
-        footers = "; ".join(f"{where}: \"{info[f'{where}: DISP footer']}\""
-                            for where in ("get_all", "hunt") if f"{where}: DISP footer" in info)
-        lines.append(f"- N = {n:,}, {store}: `allp` holds {info.get('all processes', 0):,} "
-                     "process entities, "
-                     + (f"{distinct:,} distinct (name, pid)" if distinct is not None else
-                        "distinct (name, pid) not counted (the hunt did not get there)")
-                     + f"; DISP's footer ({footers})")
+        if "all processes" in info:
+            distinct = info.get("distinct (name, pid)")
+            footers = "; ".join(f"{where}: \"{info[f'{where}: DISP footer']}\""
+                                for where in ("get_all", "hunt")
+                                if f"{where}: DISP footer" in info)
+            lines.append(f"- N = {n:,}, {store}: `allp` holds {info['all processes']:,} "
+                         "process entities, "
+                         + (f"{distinct:,} distinct (name, pid)" if distinct is not None else
+                            "distinct (name, pid) not counted (the hunt did not get there)")
+                         + f"; DISP's footer ({footers})")
+        if "find" in info:
+            lines.append(f"- N = {n:,}, {store}, the FINDs' variables: "
+                         + "; ".join(info["find"].values()))
     return "\n".join(lines)
 
 

@@ -92,6 +92,44 @@ def hunt(bundle, steps, info, store, session_id):
         info["all processes"] = session._store.count(session.symtable["allp"].view)
 
 
+# FIND from a variable holding a quarter of the processes, each timed beside the GET that
+# made it (the target: no FIND costs more), summary included; the address steps without
+# prefetch (the relation's SQL alone), then one with it (it reads the bundle again for the
+# other records of the addresses found, which are the same entity in every record)
+FIND_INPUT = "GET a quarter of the processes (FIND's input)"
+FIND_STEPS = {
+    "FIND process CREATED BY q (parent_ref)": "kids = FIND process CREATED BY q",
+    "FIND process CREATED q (parent_ref)": "parents = FIND process CREATED q",
+    "FIND network-traffic CREATED BY q (opened_connection_refs)":
+        "conns = FIND network-traffic CREATED BY q",
+    "FIND process CREATED conns (opened_connection_refs)": "openers = FIND process CREATED conns",
+    "FIND file LINKED q (same record)": "near = FIND file LINKED q",
+    "FIND ipv4-addr ACCEPTED conns (dst_ref; no prefetch)": "dsts = FIND ipv4-addr ACCEPTED conns",
+    "FIND network-traffic ACCEPTED BY dsts (dst_ref; no prefetch)":
+        "back = FIND network-traffic ACCEPTED BY dsts",
+}
+FIND_PREFETCHED = "FIND ipv4-addr ACCEPTED conns with prefetch (reads the bundle again)"
+
+
+def find(bundle, steps, info, store, session_id):
+    import dataclasses
+
+    with open_session(store, session_id) as session:
+        def run(step, statement):
+            (summary,) = timed(steps, step, lambda: session.execute(statement))
+            info[step] = summary.to_text().rsplit(" (", 1)[0]  # less the time
+
+        run(FIND_INPUT, f"q = GET process FROM '{bundle}' WHERE name IN "
+                        "('cmd.exe', 'powershell.exe')")
+        prefetching = session.config
+        for step, statement in FIND_STEPS.items():
+            if "no prefetch" in step:
+                session.config = dataclasses.replace(prefetching, prefetch_find=False)
+            run(step, statement)
+            session.config = prefetching
+        run(FIND_PREFETCHED, "dsts2 = FIND ipv4-addr ACCEPTED conns")
+
+
 def get_one(bundle, steps, info, store, session_id):
     """The GET of the targets, alone in its process: its own peak RSS."""
     with open_session(store, session_id) as session:
@@ -179,7 +217,8 @@ def completion(bundle, steps, info, store, session_id):
 
 
 WORKLOADS = {"kernel": kernel_overhead, "complete": completion, "json": json_parse,
-             "cache": firepit_cache, "hunt": hunt, "get_one": get_one, "get_all": get_all}
+             "cache": firepit_cache, "hunt": hunt, "get_one": get_one, "get_all": get_all,
+             "find": find}
 
 if __name__ == "__main__":
     name, bundle = sys.argv[1], sys.argv[2]

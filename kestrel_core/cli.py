@@ -5,8 +5,8 @@
 the first failing cell, outputs saved): see kestrel.huntbook.
 
 Figures (APPLY python://process_tree, timeline, huntflow_graph, ...) are written as
-standalone HTML pages (plotly.js inside, they open offline) to --output-dir (the
-current directory by default), named after the huntflow and the figure:
+standalone HTML pages (plotly.js and a map's basemap inside: they request nothing) to
+--output-dir (the current directory by default), named after the huntflow and the figure:
 `hunt-process_tree-procs.html`; a name met twice in one run gets `-2`, `-3`.
 The path is printed under the figure's text.
 """

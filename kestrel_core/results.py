@@ -1,13 +1,19 @@
 """What a statement gives back: display objects with a text form (CLI) and an
-HTML form (kernel), kept apart from any front end."""
+HTML form (kernel), kept apart from any front end.
+
+pandas and plotly are imported where a result needs them, not with this module:
+together they are most of a session's start-up (tests/test_startup.py)."""
 
 from __future__ import annotations
 
 import html
+import pathlib
+import textwrap
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class Result:
@@ -91,13 +97,10 @@ class Table(Result):
             first, last = self.offset + 1, self.offset + self.shown
             shown = f"rows {first}-{last}" if self.shown else "no rows"
             return f"showing {shown} of {total} (use LIMIT n OFFSET m to see more)"
-        return f"{total} rows"
+        return f"{total} row" if total == 1 else f"{total} rows"
 
     def to_text(self):
-        if self.dataframe.empty:
-            body = "(no rows)"
-        else:
-            body = self.dataframe.to_string(index=False, na_rep="")
+        body = "(no rows)" if self.dataframe.empty else text_table(self.dataframe)
         head = f"{self.title}\n" if self.title else ""
         return f"{head}{body}\n{self._footer()}"
 
@@ -149,26 +152,41 @@ class Figure(Result):
     def to_text(self):
         return "\n".join([self.title] + [f"  {line}" for line in self.lines])
 
-    def to_html(self, plotlyjs="cdn"):
-        """An HTML fragment drawing the figure; plotly.js from its CDN unless
-        plotlyjs=True (embedded, works offline)."""
-        import plotly.io
+    def to_html(self, plotlyjs=True, image=None, notes=()):
+        """An HTML fragment that draws the figure with no network (plotly.js inline unless
+        `plotlyjs` is False: then a figure before it on the page must carry it), showing
+        the PNG `image` until it has drawn: see kestrel.analytics.offline."""
+        from .analytics import offline
 
-        div = plotly.io.to_html(self.figure, full_html=False, include_plotlyjs=plotlyjs,
-                                config={"responsive": True})
-        return f"<div class='kestrel-figure'>{div}</div>"
+        return offline.figure_html(self.figure, plotlyjs=plotlyjs, image=image, notes=notes,
+                                   alt=self.title)
+
+    @property
+    def image_size(self) -> tuple:
+        """(width, height) of the figure's static image: its layout's, else a notebook's."""
+        from .analytics import offline
+
+        return offline.image_size(self.figure)
 
     def write_html(self, path):
-        """A standalone page with plotly.js embedded: opens offline, can be mailed."""
-        import plotly.io
+        """A standalone page, plotly.js and basemaps inside: opens offline, can be mailed."""
+        from .analytics import offline
 
-        plotly.io.write_html(self.figure, str(path), include_plotlyjs=True, full_html=True,
-                             config={"responsive": True})
+        page = offline.page_html(self.figure, self.title)
+        pathlib.Path(path).write_text(page, encoding="utf-8")
         return path
 
     def to_dict(self):
         return {"kind": "figure", "name": self.name, "title": self.title,
                 "lines": list(self.lines), "data": self.data, "figure": self.figure}
+
+
+def static_images():
+    """What draws Figures as PNGs for a front end (kestrel.analytics.static_images: one local
+    browser, started on first use, closed with `close()`)."""
+    from .analytics.static_images import StaticImages
+
+    return StaticImages()
 
 
 @dataclass
@@ -182,7 +200,7 @@ class Inspection(Result):
         return f"{self.summary.name}: {self.summary.counts()}"
 
     def to_text(self):
-        return self._heading() + "\n" + self.head.to_string(index=False, na_rep="")
+        return self._heading() + "\n" + text_table(self.head)
 
     def to_html(self):
         table = self.head.to_html(index=False, na_rep="", classes="kestrel-table", border=0)
@@ -233,6 +251,8 @@ class Description(Result):
         return "\n".join(lines)
 
     def to_html(self):
+        import pandas as pd
+
         stats = pd.DataFrame({"statistic": list(self.stats),
                               "value": [_cell(v) for v in self.stats.values()]}, dtype=object)
         markup = stats.to_html(index=False, header=False, classes="kestrel-table", border=0)
@@ -245,6 +265,52 @@ class Description(Result):
         return {"kind": "describe", "variable": self.variable, "attribute": self.attribute,
                 "data": dict(self.stats),
                 "top_values": [list(pair) for pair in self.top_values]}
+
+
+TEXT_CELL_WIDTH = 40  # characters of a value on one line of a text table
+
+
+def text_table(frame: pd.DataFrame) -> str:
+    """A DataFrame as text for a terminal or a viewer without HTML: columns aligned
+    (numbers right, the rest left), a value longer than TEXT_CELL_WIDTH wrapped onto
+    more lines within its column (nothing is cut: pandas' to_string would stretch the
+    row across the screen; then a blank line comes before each row), no index."""
+    import pandas as pd
+
+    names = [str(c) for c in frame.columns]
+    right = [pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t)
+             for t in frame.dtypes]
+    rows = [[_wrapped(value) for value in row]
+            for row in frame.itertuples(index=False, name=None)]
+    widths = [max([len(name)] + [len(line) for row in rows for line in row[i]])
+              for i, name in enumerate(names)]
+
+    def line(cells):
+        return "  ".join(c.rjust(w) if r else c.ljust(w)
+                         for c, w, r in zip(cells, widths, right)).rstrip()
+
+    wraps = any(len(cell) > 1 for row in rows for cell in row)
+    lines = [line(names)]
+    for row in rows:
+        if wraps:  # a blank line between rows tells a row from a wrapped value's next line
+            lines.append("")
+        lines += [line([cell[k] if k < len(cell) else "" for cell in row])
+                  for k in range(max((len(cell) for cell in row), default=1))]
+    return "\n".join(lines)
+
+
+def _wrapped(value) -> list:
+    """A table value as its lines: empty when missing, a whole float without `.0`."""
+    import math
+
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return [""]
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        value = int(value)
+    text = " ".join(str(value).split("\n")).replace("\t", " ").replace("\r", " ")
+    if len(text) <= TEXT_CELL_WIDTH:
+        return [text]
+    return textwrap.wrap(text, TEXT_CELL_WIDTH, break_on_hyphens=False) or [""]
 
 
 def _cell(value):

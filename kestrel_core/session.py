@@ -14,8 +14,7 @@ import time
 import uuid
 from contextlib import AbstractContextManager
 from datetime import datetime, timezone
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from . import completion, runtime, semantics
 from .analytics import AnalyticsManager, huntflow
@@ -33,6 +32,9 @@ from .store import Store
 from .symbols import SymbolTable, Variable
 from .syntax import ast
 from .syntax.parser import is_variable_name, parse
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -224,6 +226,8 @@ class Session(AbstractContextManager):
 
     def variable_dataframe(self, name, limit=None) -> pd.DataFrame:
         """A variable as a DataFrame, for hunters who continue in pandas."""
+        import pandas as pd
+
         return pd.DataFrame(self._store.rows(self._variable(name).view, limit=limit))
 
     def huntflow_graph(self, *names) -> Figure:

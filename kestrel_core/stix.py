@@ -14,6 +14,16 @@ KNOWN_ENTITY_TYPES = {
     "x-oca-asset", "x-oca-event", "x-ibm-finding", "x-ecs-process", "x-cbcloud", "x-qradar",
 }
 
+# STIX 2.1 domain, relationship and meta objects: what a bundle holds beside its
+# observations (observed-data) and their cyber-observables.
+NOT_OBSERVABLES = {
+    "attack-pattern", "campaign", "course-of-action", "grouping", "identity", "incident",
+    "indicator", "infrastructure", "intrusion-set", "location", "malware",
+    "malware-analysis", "note", "observed-data", "opinion", "report", "threat-actor", "tool",
+    "vulnerability", "relationship", "sighting", "marking-definition", "language-content",
+    "extension-definition",
+}
+
 # Addresses: identified by their value; they create (src_ref) or accept (dst_ref) traffic.
 ADDRESSES = ("ipv4-addr", "ipv6-addr", "mac-addr", "domain-name")
 

@@ -68,6 +68,7 @@ class KestrelKernel(Kernel):
         debug = os.environ.get("KESTREL_DEBUG", "").lower() in ("1", "true", "yes")
         # `self.session` is ipykernel's message session; the Kestrel one is `hunt`
         self.hunt, self.startup_error = None, None
+        self.render = render.Renderer()
         try:
             self.hunt = Session(debug_mode=debug)
         except KestrelError as err:  # e.g. a bad configuration: told in each cell, no dead kernel
@@ -85,6 +86,8 @@ class KestrelKernel(Kernel):
             err = self.startup_error
             return self._error_reply(type(err).__name__, str(err), silent)
         started = time.monotonic()
+        request = self.get_parent("shell").get("metadata") or {}
+        self.render.start_cell(request.get("cellId"), request.get("deletedCells") or ())
         before = self.hunt.variable_versions()
         results = []
         self.hunt.progress = None if silent else self._progress_display()
@@ -93,7 +96,7 @@ class KestrelKernel(Kernel):
             for result in self.hunt.execute_iter(code):
                 results.append(result)
                 if not silent and not isinstance(result, VariableSummary):  # in the summary
-                    self._display(render.bundle(result))
+                    self._display(self.render.bundle(result))
         except KeyboardInterrupt:
             # an error reply (not the deprecated "abort"): front ends show it, and ipykernel
             # then drops the cells queued after this one, as for any failed cell
@@ -181,7 +184,7 @@ class KestrelKernel(Kernel):
             except KestrelError as err:
                 data = {"text/plain": str(err)}
             else:
-                data = render.bundle(found)["data"] if found is not None else {}
+                data = self.render.bundle(found)["data"] if found is not None else {}
         return {"status": "ok", "found": bool(data), "data": data, "metadata": {}}
 
     # ------------------------------------------------------------ shutdown
@@ -189,6 +192,7 @@ class KestrelKernel(Kernel):
     async def do_shutdown(self, restart):
         # This runs on the control thread, but the store's SQLite connection belongs
         # to the main thread: close there, before the main loop stops (atexit as a net).
+        self.render.close()
         loop = getattr(self, "io_loop", None)
         if self.hunt is not None and loop is not None:
             loop.add_callback(self.hunt.close)

@@ -1,30 +1,73 @@
 """Results -> Jupyter MIME bundles; the after-cell summary of variables.
 
 Presentation only: what a table or a summary holds is decided by the core
-(`kestrel.results`); here it becomes `text/html` + `text/plain`, and a Figure
-also plotly's own `application/vnd.plotly.v1+json` (drawn by JupyterLab's
-plotly renderer, VS Code, ...; front ends without one fall back to the HTML,
-which loads plotly.js from its CDN).
+(`kestrel.results`); here it becomes `text/html` + `text/plain`, and a Figure also
+plotly's own `application/vnd.plotly.v1+json` (JupyterLab's plotly renderer, VS Code),
+a static `image/png` (kaleido: viewers, PDF and Markdown exports) and HTML that draws
+with no network (nbconvert's HTML, front ends without a plotly renderer; the PNG shows
+where its scripts do not run).  plotly.js travels once per notebook, in the HTML of the
+first figure: `Renderer` remembers which cell carries it.
 """
 
 from __future__ import annotations
 
+import base64
 import html
+import uuid
 
-from kestrel.results import Figure, VariableSummary
+from kestrel.results import Figure, VariableSummary, static_images
 
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
 
 
-def bundle(result) -> dict:
-    """A display_data content for one Result."""
-    data = {"text/html": result.to_html(), "text/plain": result.to_text()}
-    if isinstance(result, Figure):
-        data[PLOTLY_MIME] = {"data": result.figure.get("data", []),
-                             "layout": result.figure.get("layout", {}),
-                             "config": {"responsive": True}}
-        return {"data": data, "metadata": {"kestrel": {"figure": result.name}}}
-    return {"data": data, "metadata": {}}
+class Renderer:
+    """The MIME bundles of one kernel session's results."""
+
+    def __init__(self):
+        self.images = static_images()
+        self.carrier = None      # the cell whose output carries plotly.js
+        self.cell = None         # the cell being executed
+        self.told = False        # the hunter knows why figures have no static image
+
+    def start_cell(self, cell_id=None, deleted=()):
+        """A cell starts (`cell_id` and the `deleted` cells as JupyterLab tells them in
+        the request's metadata).  Re-running the carrier replaces its outputs, and a
+        deleted carrier is gone: the next figure carries plotly.js again."""
+        if self.carrier is not None and (self.carrier == cell_id or self.carrier in deleted):
+            self.carrier = None
+        self.cell = cell_id or uuid.uuid4().hex
+
+    def bundle(self, result) -> dict:
+        """A display_data content for one Result."""
+        if isinstance(result, Figure):
+            return self._figure(result)
+        return {"data": {"text/html": result.to_html(), "text/plain": result.to_text()},
+                "metadata": {}}
+
+    def _figure(self, result: Figure) -> dict:
+        png = self.images.png(result.figure)
+        notes = []
+        if png is None and not self.told:
+            notes.append(f"no static image: {self.images.why}")
+            self.told = True
+        carry = self.carrier is None
+        if carry:
+            self.carrier = self.cell
+        text = "\n".join([result.to_text()] + [f"note: {n}" for n in notes])
+        data = {"text/html": result.to_html(plotlyjs=carry, image=png, notes=notes),
+                "text/plain": text,
+                PLOTLY_MIME: {"data": result.figure.get("data", []),
+                              "layout": result.figure.get("layout", {}),
+                              "config": {"responsive": True}}}
+        metadata = {"kestrel": {"figure": result.name}}
+        if png is not None:
+            data["image/png"] = base64.b64encode(png).decode()
+            width, height = result.image_size
+            metadata["image/png"] = {"width": width, "height": height}
+        return {"data": data, "metadata": metadata}
+
+    def close(self):
+        self.images.close()
 
 
 def summary_bundle(summaries: list, seconds: float) -> dict:

@@ -55,7 +55,7 @@ def tree_of(fig):
 
 def figure_in_html(text):
     """The figure a plotly HTML page draws: the JSON given to Plotly.newPlot."""
-    start = re.search(r'Plotly\.newPlot\(\s*"[^"]+",\s*', text).end()
+    start = re.search(r"Plotly\.newPlot\(\s*[^,\s]+,\s*", text).end()
     decoder = json.JSONDecoder()
     data, end = decoder.raw_decode(text, start)
     layout, _ = decoder.raw_decode(text, re.match(r",\s*", text[end:]).end() + end)

@@ -14,8 +14,6 @@ import json
 import textwrap
 from collections import defaultdict
 
-import plotly.graph_objects as go
-
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
            "#7f7f7f", "#bcbd22", "#17becf"]
 
@@ -117,6 +115,8 @@ def figure(title: str, groups: list, edges: list, positions: dict, *, arrows=Fal
     groups: [(legend name, [node dict: key, label, hover, customdata...], colour, symbol)]
     edges: [(source key, target key)], drawn as lines (with arrowheads when `arrows`),
     `edge_labels` {(source, target): text} written at their middle."""
+    import plotly.graph_objects as go  # here, not at import: the session imports this module
+
     fig = go.Figure()
     xs, ys, ends = [], [], []
     for source, target in edges:

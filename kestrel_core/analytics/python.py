@@ -19,13 +19,13 @@ the function takes **kwargs (then it checks them itself).
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib
 import inspect
 import logging
 import re
 import types
 import typing
-from importlib.metadata import entry_points
 
 from ..errors import AnalyticsError, KestrelError
 
@@ -38,7 +38,6 @@ TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
 class PythonAnalytics:
     def __init__(self, configured: dict):
-        self.targets = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
         for name, target in configured.items():
             if not (isinstance(name, str) and NAME.match(name)):
                 raise KestrelError(f"configuration analytics: {name!r} is not an analytics "
@@ -46,8 +45,17 @@ class PythonAnalytics:
             if not (isinstance(target, str) and TARGET.match(target)):
                 raise KestrelError(f'configuration analytics.{name} must be "module:function",'
                                    f" not {target!r}")
-            self.targets[name] = target
+        self.configured = dict(configured)
         self._loaded = {}
+
+    @functools.cached_property
+    def targets(self) -> dict:
+        """name -> entry point or "module:function", read when first asked for (by APPLY
+        or completion), not by every Session(): that reads every installed package."""
+        from importlib.metadata import entry_points
+
+        return {**{ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)},
+                **self.configured}
 
     def names(self) -> list:
         return sorted(self.targets)

@@ -4,6 +4,9 @@ The registry is explicit: AST class -> handler.  A handler receives what the che
 stage (kestrel.semantics) resolved and only executes: it never checks names or
 types, never changes the symbol table; the session commits its Outcome only when
 it succeeds.
+
+Handlers import pandas in the functions that use it, never at module level: it is
+most of a session's start-up (tests/test_startup.py).
 """
 
 from __future__ import annotations

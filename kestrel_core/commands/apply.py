@@ -16,8 +16,7 @@ import math
 import re
 from collections.abc import Mapping
 from datetime import date, datetime
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from ..analytics import AnalyticsContext, HuntflowStep
 from ..errors import AnalyticsError, KestrelError
@@ -26,10 +25,15 @@ from ..results import Figure, Result, Table, Text
 from ..symbols import Variable
 from .base import Outcome
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 ATTRIBUTE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def run(resolved, ctx):
+    import pandas as pd
+
     stmt = resolved.stmt
     variables = {name: resolved.var(name) for name in stmt.variables}
     frames = LazyFrames({name: (lambda v=v: frame_of(ctx.store, v))
@@ -59,6 +63,8 @@ def run(resolved, ctx):
 
 def frame_of(store, variable: Variable) -> pd.DataFrame:
     """A variable as an analytics sees it: entities, references followed."""
+    import pandas as pd
+
     return pd.DataFrame(store.rows(variable.view))
 
 
@@ -87,6 +93,8 @@ class LazyFrames(Mapping):
 
 
 def _displays(uri, display) -> list:
+    import pandas as pd
+
     items = display if isinstance(display, (list, tuple)) else [display]
     shown = []
     for item in items:
@@ -109,6 +117,8 @@ def _displays(uri, display) -> list:
 def _checked_writes(uri, ctx, variables, frames, updated) -> dict:
     """{variable: (rows to write back, attributes written)}; AnalyticsError if anything
     returned cannot be written."""
+    import pandas as pd
+
     writes = {}
     for name, frame in updated.items():
         if name not in variables:
@@ -180,6 +190,8 @@ def _written_columns(uri, name, frame, stored, given) -> list:
 
 def _plain(uri, name, column, value):
     """A value as the store keeps it: None, bool, int, float or str."""
+    import pandas as pd
+
     if hasattr(value, "item") and not isinstance(value, (list, tuple, dict, str)):
         try:
             value = value.item()

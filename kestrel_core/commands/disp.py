@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import pandas as pd
-
 from ..errors import StoreError
 from ..identity import HOST, RECORD_COLUMNS, is_internal, reference_paths
 from ..results import Table
@@ -74,6 +72,8 @@ def _page(ctx, view, shown, expr, cap, entity_type):
 
 
 def run(resolved, ctx):
+    import pandas as pd
+
     expr = resolved.stmt.expression
     cap = ctx.config.disp_rows if expr.limit is None else expr.limit
     # WHERE and transforms build views; the store reads the page of distinct rows from

@@ -3,22 +3,23 @@ held by the same records.
 
 The check stage resolved which references carry the relation (`resolved.links`).
 Before joining in the store, FIND asks the variable's data source for the records of
-its entities (prefetch): a hunt then sees relations its GET did not bring in.
+its entities (prefetch): a hunt then sees relations its GET did not bring in.  A bundle
+is in the store whole already (read_once.py): only a changed one is read again.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import replace
-from datetime import timedelta
 
 from ..errors import DataSourceError, StoreError
 from ..sources import Query
 from ..stix import ADDRESSES
 from ..syntax import ast
-from ..timestamps import format_timestamp, parse_timestamp, window_datetimes
+from ..timestamps import format_timestamp, parse_timestamp, shifted, window_datetimes
 from .base import Outcome
 from .narrow import narrow
+from .read_once import stored_copies
 
 
 def run(resolved, ctx):
@@ -27,7 +28,7 @@ def run(resolved, ctx):
     native = []
     prefetching = ctx.config.prefetch_find and source_var.source
     if prefetching:
-        native = _prefetch(resolved, ctx, source_var)
+        native = _copies(resolved, ctx, source_var) + _prefetch(resolved, ctx, source_var)
     elif source_var.source:
         native = [f"{STORED}: prefetch_find is off in the configuration"]
     related = ctx.new_view(stmt.output)
@@ -75,8 +76,8 @@ def _prefetch_window(ctx, source_var, window):
     seen = ctx.store.time_range(source_var.view)
     if not seen:
         return None
-    return (parse_timestamp(seen[0]) + timedelta(seconds=ctx.config.timerange_start_offset),
-            parse_timestamp(seen[1]) + timedelta(seconds=ctx.config.timerange_stop_offset))
+    return (shifted(parse_timestamp(seen[0]), ctx.config.timerange_start_offset),
+            shifted(parse_timestamp(seen[1]), ctx.config.timerange_stop_offset))
 
 
 def _source(stmt, ctx, source_var):
@@ -88,11 +89,6 @@ def _source(stmt, ctx, source_var):
 
 def _prefetch_batch(stmt, ctx, source_var):
     return getattr(_source(stmt, ctx, source_var), "prefetch_batch", None)
-
-
-def _identities(stmt, ctx, source_var) -> dict:
-    """IDENTITY, less what the variable's source says cannot identify an entity."""
-    return {**IDENTITY, **getattr(_source(stmt, ctx, source_var), "prefetch_identities", {})}
 
 
 def _prefetch(resolved, ctx, source_var):
@@ -107,11 +103,10 @@ def _prefetch(resolved, ctx, source_var):
     if window is None:
         return [f"no prefetch: no record holds an entity of {name}, so there is nothing to "
                 f"look up; {STORED}"]
-    identities = _identities(stmt, ctx, source_var)
     attributes, values = _identified_by(ctx, source_var.entity_type, source_var.view,
-                                        identities)
+                                        IDENTITY)
     if not attributes:
-        return [f"no prefetch: {_unidentified(source_var, identities)}; {STORED}"]
+        return [f"no prefetch: {_unidentified(source_var)}; {STORED}"]
     refs = [ref for ref, direction in resolved.links
             if direction == "in" and ref.endswith("_ref")]
     pointing = (f", or {_a(stmt.entity_type)} {stmt.entity_type} referring to them by "
@@ -124,21 +119,24 @@ def _prefetch(resolved, ctx, source_var):
                             "no prefetch: {}; " + STORED)
 
 
-def _unidentified(source_var, identities) -> str:
+def _copies(resolved, ctx, source_var) -> list:
+    """The variable's bundles are in the store whole (read again if they changed since):
+    nothing to fetch from them."""
+    try:
+        parts = ctx.sources.parts(source_var.source)
+    except DataSourceError as err:
+        raise err.at(resolved.stmt.span, ctx.source_text)
+    return [f"prefetch: {done}" for part, whole in parts if whole
+            for done in stored_copies(ctx, part, resolved.stmt)[1]]
+
+
+def _unidentified(source_var) -> str:
     """Why the variable's entities cannot be looked up in other records: they lack the
-    attributes that would identify them, or neither Kestrel nor the data source knows
-    any (a bundle gives each record its own process unless it has an x_unique_id)."""
+    attributes that would identify them, or Kestrel knows none for their type."""
     kind, name = source_var.entity_type, source_var.name
-    usable = identities.get(kind, ())
-    unusable = [i for i in IDENTITY.get(kind, ()) if i not in usable]
-    if usable:
-        whatever = (f" (in this data source each record has its own {kind}, whatever its "
-                    f"{_alternatives(unusable)})" if unusable else "")
-        return (f"{name} has no {_alternatives(usable)} to ask the data source for other "
-                f"records by{whatever}")
-    if unusable:
-        return (f"in this data source each record has its own {kind}, whatever its "
-                f"{_alternatives(unusable)}, so no other record holds the entities of {name}")
+    if kind in IDENTITY:
+        return (f"{name} has no {_alternatives(IDENTITY[kind])} to ask the data source for "
+                "other records by")
     return (f"Kestrel knows no attribute that identifies {_a(kind)} {kind} across records, "
             f"so the data source cannot be asked for other records of {name}")
 
@@ -171,7 +169,7 @@ def _prefetch_records_of(resolved, ctx, source_var, found_view):
     if window is None or not batch:
         return []
     attributes, values = _identified_by(ctx, stmt.entity_type, found_view,
-                                        _identities(stmt, ctx, source_var))
+                                        IDENTITY)
     if not attributes:
         return []
     queries = [_among(stmt.entity_type, attributes[0], values[0][i:i + batch])

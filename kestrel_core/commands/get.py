@@ -8,10 +8,12 @@ import uuid
 from ..errors import DataSourceError
 from ..redaction import redact
 from ..sources import Query
+from ..sources.base import TimeSpan
 from ..syntax.ecgp import ALWAYS, NEVER, center_part, to_stix
 from ..timestamps import format_timestamp, window_datetimes
 from .base import Outcome
 from .narrow import narrow
+from .read_once import stored_copies
 
 
 def run(resolved, ctx):
@@ -30,17 +32,26 @@ def run(resolved, ctx):
         native = ["nothing to ask: a referenced variable has no values"]
     else:
         pattern = to_stix(where, stmt.entity_type, window)
-        query = Query(stmt.entity_type, None if where is ALWAYS else where, window)
-        try:
-            result = ctx.sources.query(uri, query, ctx.progress)
-        except DataSourceError as err:
-            raise err.at(stmt.span, ctx.source_text)
-        native = result.native_queries
-        query_id = uuid.uuid4().hex
-        ctx.store.ingest(query_id, result.bundles, stmt.entity_type)
-        center = center_part(where, stmt.entity_type)
+        where = None if where is ALWAYS else where
+        query_id, span = uuid.uuid4().hex, None
+        parts = ctx.sources.parts(uri)
+        if not all(whole for _, whole in parts):
+            try:
+                result = ctx.sources.query(uri, Query(stmt.entity_type, where, window),
+                                           ctx.progress)
+            except DataSourceError as err:
+                raise err.at(stmt.span, ctx.source_text)
+            ctx.store.ingest(query_id, result.bundles, stmt.entity_type)
+            native, span = list(result.native_queries), result.time_span
+        for part in (part for part, whole in parts if whole):
+            keys, done, copied = stored_copies(ctx, part, stmt)
+            ctx.store.note_matching(query_id, stmt.entity_type, keys, where, window)
+            native += done
+            span = TimeSpan.of(span, copied)
+        ctx.sources.answered(uri)
+        center = center_part(where, stmt.entity_type) if where is not None else ALWAYS
         ctx.store.extract(view, stmt.entity_type, query_id, None if center is ALWAYS else center)
-        notes = _outside(window, result.time_span, uri)
+        notes = _outside(window, span, uri)
     # the source matched the WHERE and the window: what is left is the LIMIT
     view = narrow(ctx, stmt.output, view, stmt.entity_type,
                   dataclasses.replace(selection, where=ALWAYS, window=None))

@@ -10,12 +10,10 @@ import math
 import zlib
 from pathlib import Path
 
-import pandas as pd
-
 from ..errors import DataSourceError, InvalidArgument
 from ..sources import local_path
 from ..stix import entity_type_error
-from ..store.validation import check_data, check_type_name, check_type_names
+from ..store.validation import check_data, check_type_name, check_type_names, check_width
 from .base import Outcome
 
 
@@ -37,6 +35,12 @@ def create(ctx, resolved, objects, entity_type, source_label):
     if not all(isinstance(o, (dict, str)) for o in objects):
         raise ctx.error(InvalidArgument, "NEW takes a list of objects or a list of strings", stmt)
     check_type_name(entity_type, "the entity type")
+    names = set(ctx.store.type_columns(entity_type)) | {"type"}
+    for obj in objects:
+        new = obj.keys() - names if isinstance(obj, dict) else ()
+        if new:
+            names |= new
+            check_width(entity_type, len(names) - 1, min(new))
     for obj in objects:
         if isinstance(obj, dict) and "type" in obj:
             check_type_names(obj)
@@ -64,6 +68,8 @@ GZIP_MAGIC = b"\x1f\x8b"
 def read_rows(path: str) -> list:
     """Rows of a CSV, Parquet, JSON or JSON-lines file, gzipped or not, as dicts (empty
     cells dropped)."""
+    import pandas as pd
+
     file = Path(local_path(path))
     if not file.is_file():
         raise DataSourceError(f"no file at {path}")

@@ -8,8 +8,6 @@ import os
 import uuid
 from pathlib import Path
 
-import pandas as pd
-
 from ..errors import DataSourceError
 from ..results import Text
 from ..sources import local_path
@@ -24,6 +22,8 @@ WRITERS = {
 
 
 def run(resolved, ctx):
+    import pandas as pd
+
     stmt = resolved.stmt
     variable = resolved.var(stmt.input)
     path = Path(local_path(stmt.path))

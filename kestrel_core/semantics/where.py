@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from datetime import timedelta
 
 from ..errors import KestrelSemanticError
 from ..syntax import ast
 from ..syntax.ecgp import simplify, substitute, time_window
-from ..timestamps import parse_timestamp
+from ..timestamps import parse_timestamp, shifted
 from .attributes import comparisons
 
 
@@ -61,6 +60,6 @@ def resolve_where(where, timerange, variables, catalog, config, now):
         if ranges:
             start = min(parse_timestamp(r[0]) for r in ranges)
             stop = max(parse_timestamp(r[1]) for r in ranges)
-            window = (start + timedelta(seconds=config.timerange_start_offset),
-                      stop + timedelta(seconds=config.timerange_stop_offset))
+            window = (shifted(start, config.timerange_start_offset),
+                      shifted(stop, config.timerange_stop_offset))
     return simplify(resolved), window

@@ -1,9 +1,10 @@
 """Data sources chosen by URI scheme.
 
-A source answers `query(uri, Query, progress)` (base.py) with STIX bundles to store
-and the native queries it ran (for EXPLAIN); `progress(text)` reports how a long
-query is going (pages, rows so far).  file://, http(s):// and bare paths are STIX
-bundles; stixshifter:// runs stix-shifter connectors.
+stixshifter:// runs stix-shifter connectors: a query (`query(uri, Query, progress)`,
+base.py) gets STIX bundles to store and the native queries it ran (for EXPLAIN);
+`progress(text)` reports how a long query is going (pages, rows so far).  file://,
+http(s):// and bare paths are STIX bundles, read whole once (`snapshots`, `read`):
+the store keeps their records and answers queries about them itself.
 
 A FROM may name several sources, comma-joined: each entry with a scheme starts a
 part for its source, an entry without one continues the part before it (as in v1,
@@ -28,18 +29,16 @@ __all__ = ["DataSourceManager", "Query", "QueryResult", "local_path"]
 @dataclass(frozen=True)
 class Together:
     """What FIND asks of a FROM naming several sources: the narrowest of their prefetch
-    settings, so a prefetch suits every part (a bundle's 1,000,000 values per query
-    would overwhelm a SIEM)."""
+    settings, so a prefetch suits every part."""
 
     prefetch_batch: Optional[int]
-    prefetch_identities: dict
 
 
 class DataSourceManager:
     """Routes URIs to sources and remembers the last one (GET without FROM)."""
 
     def __init__(self, config):
-        bundle = BundleSource(config)
+        self.bundles = bundle = BundleSource(config)
         self.stixshifter = StixShifterSource(config)
         self.schemes = {"file": bundle, "http": bundle, "https": bundle, "": bundle,
                         "stixshifter": self.stixshifter}
@@ -51,7 +50,7 @@ class DataSourceManager:
         if len(sources) == 1:
             return sources[0]
         batches = [getattr(s, "prefetch_batch", None) for s in sources]
-        return Together(min((b for b in batches if b), default=None), _narrowest(sources))
+        return Together(min((b for b in batches if b), default=None))
 
     def _source(self, part: str):
         scheme = SCHEME.match(part)
@@ -62,16 +61,36 @@ class DataSourceManager:
                                   f"(known: {known})")
         return self.schemes[name]
 
-    def query(self, uri: str, query: Query, progress=None) -> QueryResult:
-        report = progress or (lambda text: None)
+    def parts(self, uri: str) -> list:
+        """(part, read whole) for each part of a FROM (every part checked first): bundle
+        parts are read whole, once, and kept by the store; the others are queried."""
         parts = _parts(uri)
-        sources = [self._source(part) for part in parts]  # every part checked before a query
-        results = [source.query(part, query, report) for part, source in zip(parts, sources)]
+        sources = [self._source(part) for part in parts]
+        return [(part, isinstance(source, BundleSource)) for part, source in zip(parts, sources)]
+
+    def answered(self, uri: str):
+        """`uri` answered a GET: the next GET without FROM asks it, completion offers it."""
         self.last_uri = uri
-        for entry in (e for part in parts for e in entries(part)):
+        for entry in (e for part in _parts(uri) for e in entries(part)):
             if entry not in self.used:
                 self.used.append(entry)
-        if len(results) == 1:
+
+    def snapshots(self, part: str) -> list:
+        """The bundles a part read whole names, as they are now (sources.bundle.Snapshot)."""
+        return self.bundles.snapshots(part)
+
+    def read(self, snapshot, progress=None) -> QueryResult:
+        """Every record of one bundle."""
+        return self.bundles.read(snapshot, progress or (lambda text: None))
+
+    def query(self, uri: str, query: Query, progress=None) -> QueryResult:
+        """Query the parts of `uri` that are not read whole (their native queries named
+        by their part when `uri` has several)."""
+        report = progress or (lambda text: None)
+        every = self.parts(uri)
+        parts = [part for part, whole in every if not whole]
+        results = [self._source(part).query(part, query, report) for part in parts]
+        if len(every) == 1:
             return results[0]
         combined = QueryResult([])
         combined.bundles = _one_after_another(parts, results, combined)
@@ -106,13 +125,3 @@ def _one_after_another(parts, results, combined):
         combined.native_queries.extend(q if shown in q else f"{shown}: {q}"
                                        for q in result.native_queries)
         combined.time_span = TimeSpan.of(combined.time_span, result.time_span)
-
-
-def _narrowest(sources) -> dict:
-    """The identities every source accepts, per entity type some source restricts."""
-    narrowest = {}
-    for source in sources:
-        for entity_type, identities in getattr(source, "prefetch_identities", {}).items():
-            kept = narrowest.get(entity_type, identities)
-            narrowest[entity_type] = tuple(i for i in kept if i in identities)
-    return narrowest

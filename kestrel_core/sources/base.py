@@ -29,11 +29,13 @@ class QueryResult:
     """What a source answers: bundles to store (a list, or an iterable produced while
     the store ingests), the native queries it ran and, for a query with a time window,
     the span (earliest, latest) of the records' first_observed the source read before
-    cutting them to the window (both complete once the bundles are read)."""
+    cutting them to the window, and how many records it read (all complete once the
+    bundles are read)."""
 
     bundles: Iterable
     native_queries: list = field(default_factory=list)
     time_span: Optional[TimeSpan] = None
+    records: int = 0
 
 
 @dataclass

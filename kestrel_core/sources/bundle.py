@@ -4,35 +4,34 @@ A URI may list several, comma-joined; an entry without a scheme takes the first
 entry's (`file:///a.json,/b.json`, as in v1).  A relative path, after file:// too,
 starts at the working directory (in Jupyter, the notebook's folder).
 
-A bundle is streamed (ijson), never held whole: each record is kept only if it
-lies in the time window (firepit ignores START/STOP) and matches the ECGP as a
-record (see match.py), so the store ingests just the matching records and
-picks the center entities from them.  Like a real data source, a bundle
-answers a query with the records that match it.
+A bundle is read once and streamed (ijson), never held whole: all its records go
+to the store, which answers every later GET and FIND of the unchanged bundle with
+SQL (store/copies.py).  A changed bundle (another size or modification time; for
+a URL, another body) is read again.
 """
 
 from __future__ import annotations
 
 import contextvars
-import copy
 import glob
+import hashlib
 import io
 import os
 import re
 import threading
 from datetime import datetime, timezone
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
 import ijson
-import requests
-import urllib3
 
 from ..errors import DataSourceError
 from ..redaction import redact
-from ..timestamps import format_timestamp, parse_timestamp, window_datetimes
+from ..timestamps import format_timestamp, parse_timestamp
+from ..stix import NOT_OBSERVABLES
 from .base import QueryResult, TimeSpan
-from .match import compiled, holds_type, record_objects
+from .depth import DepthGuard
 
 # Records to hand the store at a time: bounds memory whatever the bundle's size.
 BATCH = 5000
@@ -60,58 +59,73 @@ def local_path(text: str) -> str:
     return os.path.expanduser(text)
 
 
+@dataclass
+class Snapshot:
+    """One bundle file or URL as it is now: `key` names its content (a file's path, size
+    and modification time; a URL's body, hashed), so an unchanged bundle is known
+    without reading it again.  A downloaded body is kept for `read`."""
+
+    location: str
+    key: str
+    body: bytes | None = None
+
+
 class BundleSource:
-    # values per FIND prefetch pattern (matched here in Python, so large batches are fine)
-    prefetch_batch = 1_000_000
-    # A bundle's processes without x_unique_id (and its connections) get a new firepit
-    # identity in every record, so records found by pid or ports would join nothing.
-    prefetch_identities = {"process": (("x_unique_id",),), "network-traffic": ()}
+    """Bundles are read whole, once: the store keeps every record (store/copies.py) and
+    answers each GET and FIND of an unchanged bundle itself."""
 
     def __init__(self, config):
         self.timeout = config.http_timeout
 
-    def query(self, uri, query, progress):
-        """Records of the bundle(s) matching `query` (a Kestrel match of whole records,
-        whatever `query.exact` says: a bundle has no query language of its own), as
-        bundles of at most BATCH records, produced while the store ingests them (memory
-        stays bounded); the native query's description is complete once they are read."""
-        locations = [found for entry in entries(uri) for found in self._locations(entry)]
+    def snapshots(self, uri) -> list:
+        """The files and URLs a URI names (globs, folders, comma-joined entries), as now."""
+        return [self._snapshot(found) for entry in entries(uri)
+                for found in self._locations(entry)]
+
+    def _snapshot(self, location) -> Snapshot:
+        if _is_http(location):
+            body = self._download(location)
+            return Snapshot(location, _key("url", location, hashlib.sha256(body).hexdigest()),
+                            body)
+        try:
+            status = os.stat(location)
+        except OSError as err:
+            raise DataSourceError(f"cannot read {location}: {err.strerror}") from None
+        return Snapshot(location, _key("file", os.path.realpath(location), status.st_size,
+                                       status.st_mtime_ns))
+
+    def read(self, snapshot: Snapshot, progress) -> QueryResult:
+        """Every record of the bundle, as bundles of at most BATCH records produced while
+        the store ingests them (memory stays bounded); the result's description and time
+        span are complete once they are read."""
         result = QueryResult([])
-        result.bundles = self._batches(uri, locations, query, progress, result)
+        result.bundles = self._batches(snapshot, progress, result)
         return result
 
-    def _batches(self, uri, locations, query, progress, result):
-        start, stop = window_datetimes(query.window) or (None, None)
-        test = (compiled(query.where, query.entity_type) if query.where is not None
-                else holds_type(query.entity_type))
-        batch, kept, seen, shared = [], 0, 0, {}
-        earliest = latest = None
-        for location in locations:
-            for record in self._records(location, shared):
-                seen += 1
-                if start is not None:
-                    moment = _first_observed(record)
-                    if earliest is None or moment < earliest:
-                        earliest = moment
-                    if latest is None or moment > latest:
-                        latest = moment
-                    if not start <= moment < stop:
-                        continue
-                if not test(record_objects(record, shared)):
-                    continue
-                batch.append(record)
-                kept += 1
-                if len(batch) == BATCH:
-                    yield _bundle(batch, shared)
-                    batch = []
-                    progress(f"{_shown(uri)}: {seen} records read, {kept} match")
+    def _batches(self, snapshot, progress, result):
+        """The bundle's records and observables (STIX 2.1 has them beside the records),
+        BATCH records at a time, in their order: the store takes each object alone."""
+        batch, seen, earliest, latest = [], 0, None, None
+        for obj in self._objects(snapshot):
+            batch.append(obj)
+            if obj["type"] != "observed-data":
+                continue
+            seen += 1
+            moment = _first_observed(obj)
+            if earliest is None or moment < earliest:
+                earliest = moment
+            if latest is None or moment > latest:
+                latest = moment
+            if seen % BATCH == 0:
+                yield {"type": "bundle", "id": "bundle--kestrel", "objects": batch}
+                batch = []
+                progress(f"{_shown(snapshot.location)}: {seen} records read")
         if batch:
-            yield _bundle(batch, shared)
+            yield {"type": "bundle", "id": "bundle--kestrel", "objects": batch}
         if earliest is not None:
             result.time_span = TimeSpan(earliest, latest)
-        result.native_queries.append(
-            f"read {len(locations)} bundle file(s) from {_shown(uri)}: {seen} observations, "
-            f"{kept} in the time range matching the pattern")
+        result.records = seen
+        result.native_queries.append(f"read {_shown(snapshot.location)}: {seen} observations")
 
     def _locations(self, uri):
         if _is_http(uri):
@@ -127,23 +141,26 @@ class BundleSource:
             raise DataSourceError(f"no STIX bundle at {_shown(uri)} (file not found)")
         return found
 
-    def _records(self, location, shared):
-        """observed-data of one file or URL, streamed; other objects with an id go to
-        `shared` (STIX 2.1 records refer to them)."""
-        if _is_http(location):
-            stream = io.BytesIO(self._download(location))
+    def _objects(self, snapshot):
+        """observed-data and cyber-observables of one file or URL, streamed."""
+        location = snapshot.location
+        if snapshot.body is not None:
+            stream = io.BytesIO(snapshot.body)
         else:
             try:
                 stream = open(location, "rb")
             except OSError as err:
                 raise DataSourceError(f"cannot read {location}: {err.strerror}") from None
         with stream:
-            yield from _observed_data(stream, _shown(location), shared)
+            yield from _observations(DepthGuard(stream, _shown(location)), _shown(location))
 
     def _download(self, url):
         """The body at `url`, all of it within http_timeout seconds (a server that stalls
         or trickles fails then). The download runs in a daemon thread, so the wait here
         stays interruptible and an abandoned download never delays the process's exit."""
+        import requests  # only for http(s) sources
+        import urllib3
+
         shown, done, stop, box = _shown(url), threading.Event(), threading.Event(), {}
 
         def fetch():
@@ -179,6 +196,10 @@ class BundleSource:
         return box["content"]
 
 
+def _key(*parts) -> str:
+    return hashlib.sha256("\0".join(map(str, parts)).encode()).hexdigest()[:32]
+
+
 def _is_http(uri: str) -> bool:
     return uri.lower().startswith(("http://", "https://"))
 
@@ -188,7 +209,7 @@ def _shown(uri: str) -> str:
     return redact(uri, ())
 
 
-def _observed_data(stream, location, shared):
+def _observations(stream, location):
     first = _first_byte(stream)
     if first == b"":
         raise DataSourceError(f"{location} is empty (not valid JSON)")
@@ -203,14 +224,19 @@ def _observed_data(stream, location, shared):
             objects += 1
             if not isinstance(obj, dict):
                 continue
-            if obj.get("type") == "observed-data":
+            kind = obj.get("type")
+            if kind == "observed-data":
                 _check_record(obj, location)
                 records += 1
                 yield obj
-            elif "id" in obj:
-                shared[obj["id"]] = obj
+            elif "id" in obj and isinstance(kind, str) and kind not in NOT_OBSERVABLES:
+                yield obj
     except ijson.JSONError as err:
         raise DataSourceError(f"{location} is not valid JSON ({err})") from None
+    except UnicodeDecodeError:  # a lone surrogate escape (\udc00), which no text holds
+        raise DataSourceError(f"{location} is not valid JSON: after its first {objects} "
+                              "objects, a string holds an escape that is no character "
+                              "(a lone surrogate such as \\udc00)") from None
     if not objects and first == b"{":
         stream.seek(0)
         top = _top_level_keys(stream, location)
@@ -241,6 +267,11 @@ def _check_record(record, location):
     if missing or not (embedded or isinstance(record.get("object_refs"), list)):
         what = ", ".join(missing) or "objects (or object_refs)"
         raise DataSourceError(f"{location}: observed-data {record.get('id', '?')} lacks {what}")
+    odd = [key for key, obj in record["objects"].items() if not isinstance(obj, dict)] \
+        if embedded else []
+    if odd:
+        raise DataSourceError(f"{location}: observed-data {record['id']} holds {odd[0]!r}, "
+                              "which is not a STIX object (a JSON object with a type)")
     for key in ("first_observed", "last_observed"):
         record[key] = _utc_text(record[key])
 
@@ -261,15 +292,6 @@ def _utc_text(value):
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return format_timestamp(moment)
-
-
-def _bundle(records, shared):
-    """A bundle firepit can cache: STIX 2.1 records bring the objects they refer to."""
-    referenced = {ref for r in records for ref in r.get("object_refs", ())}
-    # firepit's cache() rewrites the objects it gets; shared ones may serve another batch
-    objects = records + [copy.deepcopy(shared[i]) for i in referenced if i in shared]
-    return {"type": "bundle", "id": "bundle--kestrel",
-            "spec_version": "2.1" if referenced else "2.0", "objects": objects}
 
 
 def _first_observed(record):

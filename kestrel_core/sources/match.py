@@ -1,4 +1,5 @@
-"""Record-level ECGP matching for bundle (and re-matching stix-shifter) records.
+"""Record-level ECGP matching, to re-match the records of stix-shifter sources (bundles
+are matched the same way by the store, in SQL: store/copies.py).
 
 Kestrel matches an ECGP against each record: a comparison holds when some
 object of its entity type in the record satisfies it, so extended subgraphs
@@ -7,7 +8,7 @@ not one object.  STIX matchers apply one-object semantics instead, hence
 this small evaluator.  The store then picks the center entities.
 
 An ECGP is compiled once into a predicate (lists become sets), since one
-query tests it against every record of a bundle.
+query tests it against every record a source returns.
 """
 
 from __future__ import annotations
@@ -146,8 +147,3 @@ def _network(value):
         return ipaddress.ip_network(str(value), strict=False)
     except ValueError:
         return None
-
-
-def holds_type(entity_type: str):
-    """The predicate of a query with no WHERE: the record holds an `entity_type` object."""
-    return lambda objects: any(o.get("type") == entity_type for o in objects.values())

@@ -26,6 +26,7 @@ from firepit.exceptions import (
 
 from ..errors import StoreError
 from ..redaction import redact
+from .indexes import BOOKKEEPING, Indexing
 from .references import ref_targets
 from .where import (LIKE_FUNCTION, POSTGRESQL_FUNCTIONS, SUBNET_FUNCTION, SqlWhere, identifier,
                     in_subnet, like)
@@ -33,7 +34,7 @@ from .where import (LIKE_FUNCTION, POSTGRESQL_FUNCTIONS, SUBNET_FUNCTION, SqlWhe
 log = logging.getLogger(__name__)
 
 ROW = "__kestrel_row"  # a row number column that never meets a STIX attribute
-QUERIES_INDEX = '"__queries_query_sco"'
+QUERIES_INDEX = BOOKKEEPING["__queries"][0][0]  # GET's and FIND's views stream from it
 
 
 FIREPIT_ERRORS = (DatabaseMismatch, IncompatibleType, InvalidAttr, InvalidStixPath,
@@ -55,7 +56,7 @@ def store_errors(action: str):
         raise
 
 
-class StoreBase:
+class StoreBase(Indexing):
     """An open firepit storage, with Kestrel's SQL functions and indexes in place."""
 
     def __init__(self, location: str, session_id: str):
@@ -76,24 +77,22 @@ class StoreBase:
                                                deterministic=True)
         else:
             self._create_functions()
-        self._index_queries()
+        self._init_indexing()
+        self.index_tables(["__queries"])
 
     def close(self):
         self.fp.close()
 
-    def _index_queries(self):
-        """An index on __queries (query_id, sco_id): a GET's view joins from its query's
-        rows and streams, where `id IN (SELECT ...)` built the whole id list before its
-        first row (14 s for 2,000,000 entities); queries that probe a view by id (FIND's
-        time range) seek it. Only a GET's own entity type is written there (ingest)."""
-        try:
-            cursor = self.fp.connection.cursor()
-            cursor.execute(f'CREATE INDEX IF NOT EXISTS {QUERIES_INDEX} '
-                           'ON "__queries" (query_id, sco_id)')
-            self.fp.connection.commit()
-        except Exception as err:  # a read-only store, a role without CREATE: slower, still usable
-            log.warning("no index on the store's query table (%s): GETs read slower", err)
-            self.rollback()
+    def after_load(self, tables):
+        """After a load wrote to `tables` (names of firepit tables, entity types and its
+        own: `__contains`, `__reflist`, `__queries`): the indexes reference joins need on
+        them (IF NOT EXISTS, once per store) and fresh planner statistics of them and of
+        firepit's own tables, which every load writes (PostgreSQL: ANALYZE; SQLite:
+        ANALYZE reading at most 1,000 rows per index).  Tables that do not exist are
+        left out; a store that refuses (read-only) is logged and stays usable."""
+        tables = list(dict.fromkeys([*tables, *BOOKKEEPING]))
+        self.index_tables(tables)
+        self.analyze(tables)
 
     def _create_functions(self):
         """where.py's functions in the session's schema on PostgreSQL, once, and bins in UTC."""
@@ -145,8 +144,11 @@ class StoreBase:
         with self.errors("cannot record variable metadata"):
             self.fp.set_appdata(view, json.dumps(data))
 
-    def _create_view(self, view: str, select: str, entity_type: str, deps=None):
+    def _create_view(self, view: str, select: str, entity_type: str, deps=None, first=None):
+        """A view and its symbol, in one transaction after the statement `first`."""
         cursor = self.fp._execute("BEGIN;")
+        if first:
+            self.fp._execute(first, cursor)
         self.fp._create_view(view, select, entity_type, deps=deps, cursor=cursor)
         self.fp.connection.commit()
         cursor.close()

@@ -39,11 +39,16 @@ def _copy_value(value) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))  # a whole float (pandas' ints beside a blank) fits BIGINT
     if isinstance(value, (list, dict)):
-        text = ujson.dumps(value, ensure_ascii=False)
-        if "\\u0000" in text:  # jsonb refuses \u0000: U+FFFD, as in plain text
-            replace_nul(value)
-            text = ujson.dumps(value, ensure_ascii=False)
-        value = text
+        value = json_text(value)
     elif not isinstance(value, str):
         return str(value)
     return value.translate(COPY_ESCAPES)
+
+
+def json_text(value) -> str:
+    """A list or object as the JSON text PostgreSQL stores (firepit's, NUL as U+FFFD)."""
+    text = ujson.dumps(value, ensure_ascii=False)
+    if "\\u0000" in text:  # jsonb refuses \u0000: U+FFFD, as in plain text
+        replace_nul(value)
+        text = ujson.dumps(value, ensure_ascii=False)
+    return text

@@ -8,16 +8,22 @@ per entity, so its view is a plain join.
 
 from __future__ import annotations
 
-import functools
+import gc
 import io
+from contextlib import contextmanager
 
 import ujson
 
 from .base import StoreBase
-from .copy_format import copy_line
+from .copy_format import copy_line, json_text
+from .flatten import flatten
 from .references import record_references
+from .tables import TableWriter
 from .validation import check_data, check_type_names
 from .where import identifier
+
+
+BULK_CACHE_KB = 64 * 1024  # SQLite's page cache while loading
 
 
 class Ingesting(StoreBase):
@@ -25,6 +31,7 @@ class Ingesting(StoreBase):
 
     def __init__(self, location: str, session_id: str):
         super().__init__(location, session_id)
+        self._writer = None  # the TableWriter of the load under way
         self.fp.upsert_many = (self._sqlite_upsert_many if self.fp.dialect == "sqlite3"
                                else self._postgresql_upsert_many)
 
@@ -33,16 +40,18 @@ class Ingesting(StoreBase):
     # load() expect); ingest() narrows it to the GET's type, since only its view reads them
 
     def _sqlite_upsert_many(self, cursor, tablename, objs, query_id, schema, recorded=None,
-                            **_kwargs):
-        """firepit's upsert (same statement, same conflict rules) as one executemany."""
+                            as_text=True, **_kwargs):
+        """firepit's upsert (same statement, same conflict rules) as one executemany;
+        lists and objects become JSON text unless the caller did that (not `as_text`)."""
         colnames = [k for k in schema if k != "type"]
         names = ", ".join(f'"{c}"' for c in colnames)
         stmt = (f'INSERT INTO "{tablename}" ({names}) '
                 f'VALUES ({", ".join("?" * len(colnames))})'
                 + self._on_conflict(tablename, colnames, never_updated="observed-data"))
-        cursor.executemany(stmt, [tuple(ujson.dumps(v, ensure_ascii=False)
-                                        if isinstance(v, (list, dict)) else v for v in obj)
-                                  for obj in objs])
+        if as_text:
+            objs = [tuple(ujson.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict))
+                          else v for v in obj) for obj in objs]
+        cursor.executemany(stmt, objs)
         queried = _queried(tablename, colnames, objs, query_id, recorded)
         if queried:
             cursor.executemany('INSERT INTO "__queries" (sco_id, query_id) VALUES (?, ?)',
@@ -53,22 +62,32 @@ class Ingesting(StoreBase):
         """firepit's PostgreSQL upsert (same conflict rules) as a COPY into a temporary
         table and one INSERT ... SELECT (in id order, as firepit's: no deadlock between
         processes sharing a session)."""
+        self._postgresql_write(cursor, tablename, schema, self._postgresql_encode(
+            tablename, objs, query_id, schema, recorded))
+
+    @staticmethod
+    def _postgresql_encode(tablename, objs, query_id, schema, recorded) -> tuple:
+        """The COPY text of the rows, and of their __queries rows."""
+        queried = _queried(tablename, list(schema), objs, query_id, recorded)
+        return ("".join(copy_line(obj) for obj in objs),
+                "".join(copy_line(row) for row in queried))
+
+    def _postgresql_write(self, cursor, tablename, schema, texts):
+        rows, queried = texts
         colnames = list(schema)
         names = ", ".join(identifier(c) for c in colnames)
         cursor.execute(f"CREATE TEMP TABLE kestrel_load (LIKE {identifier(tablename)}) "
                        "ON COMMIT DROP")
-        cursor.copy_expert(f"COPY kestrel_load ({names}) FROM STDIN",
-                           io.StringIO("".join(copy_line(obj) for obj in objs)))
+        cursor.copy_expert(f"COPY kestrel_load ({names}) FROM STDIN", io.StringIO(rows))
         stmt = f"INSERT INTO {identifier(tablename)} ({names}) SELECT {names} FROM kestrel_load"
         if "id" in colnames:
             stmt += ' ORDER BY "id"'
         cursor.execute(stmt + (self._on_conflict(tablename, colnames, never_updated="identity")
                                or " ON CONFLICT DO NOTHING"))
         cursor.execute("DROP TABLE kestrel_load")
-        queried = _queried(tablename, colnames, objs, query_id, recorded)
         if queried:
             cursor.copy_expert('COPY "__queries" (sco_id, query_id) FROM STDIN',
-                               io.StringIO("".join(copy_line(row) for row in queried)))
+                               io.StringIO(queried))
 
     def _on_conflict(self, tablename, colnames, never_updated: str) -> str:
         """firepit's conflict rule for entities already stored (merged attributes), except
@@ -82,27 +101,92 @@ class Ingesting(StoreBase):
 
     # ------------------------------------------------------------ ingest and extract
 
-    def ingest(self, query_id: str, bundles, entity_type: str | None = None):
-        """Cache STIX bundles (dicts; a list or any iterable) under `query_id`, one at a
-        time; with `entity_type`, note each entity of that type they hold once, for
-        `extract` (without, as for FIND's prefetch, nothing is noted)."""
-        upsert = self.fp.upsert_many
-        self.fp.upsert_many = functools.partial(
-            upsert, recorded=frozenset([entity_type] if entity_type else []))
-        try:
-            with self.errors("cannot store the data"):
+    def ingest(self, query_id: str, bundles, entity_type: str | None = None,
+               finish=None) -> set:
+        """Store STIX bundles (dicts; a list or any iterable) under `query_id`; with
+        `entity_type`, note each entity of that type they hold once, for `extract`
+        (without, as for FIND's prefetch, nothing is noted).  The rows are firepit's
+        (flatten.py), written straight to its tables in one transaction, which
+        `finish(cursor)` may add to: an interrupt or an error leaves the store as it
+        was.  Returns the tables written to."""
+        recorded = frozenset([entity_type] if entity_type else [])
+        if self.fp.dialect == "sqlite3":
+            def encode(table, rows, schema):
+                return rows
+
+            def write(cursor, table, schema, rows):
+                self._sqlite_upsert_many(cursor, table, rows, query_id, schema,
+                                         recorded=recorded, as_text=False)
+        else:
+            def encode(table, rows, schema):
+                return self._postgresql_encode(table, rows, query_id, schema, recorded)
+
+            def write(cursor, table, schema, texts):
+                self._postgresql_write(cursor, table, schema, texts)
+
+        failed = True
+        with self.errors("cannot store the data"), _no_cycle_collection(), self._bulk_load():
+            # PostgreSQL works on a batch while the next is built (SQLite, in this process)
+            writer = self._writer = TableWriter(
+                self, encode, write, _sqlite_text if self.fp.dialect == "sqlite3" else json_text,
+                background=self.fp.dialect == "postgresql")
+            self._begin()
+            try:
                 for bundle in bundles:
-                    for obj in bundle.get("objects", ()):
+                    objects = bundle.get("objects", ())
+                    for obj in objects:
                         check_type_names(obj)
                         check_data(obj)
-                    self._note_references(bundle)  # first: firepit takes the records apart
-                    self.fp.cache(query_id, [bundle])
-                if self.fp.dialect == "postgresql":
-                    self._analyze()  # first: _deduplicate is planned on these statistics
-                if entity_type is not None:
-                    self._deduplicate(query_id)
+                    self._note_references(bundle)  # first: flatten takes the records apart
+                    for obj in objects:
+                        for table, row in flatten(obj):
+                            writer.add(table, row)
+                    writer.flush()
+                writer.wait()
+                failed = False
+            finally:
+                self._writer = None
+                writer.close(failed)
+            if entity_type is not None:
+                self._deduplicate(query_id)
+            if finish is not None:
+                finish(self.fp.connection.cursor())
+            self.fp.connection.commit()
+        written = writer.tables_written | ({"__queries"} if entity_type else set())
+        self.after_load(written)
+        return written
+
+    def _quiet(self):
+        """Let the load's background write finish: a connection serves one thread at a
+        time (what reads it during a load waits here first)."""
+        if self._writer is not None:
+            self._writer.wait()
+
+    def _begin(self):
+        """Open the load's transaction now: SQLite (as Python drives it) would run the
+        new tables' CREATE TABLE outside it, committed whatever follows."""
+        connection = self.fp.connection
+        if self.fp.dialect == "sqlite3" and not connection.in_transaction:
+            connection.execute("BEGIN")
+
+    @contextmanager
+    def _bulk_load(self):
+        """SQLite tuned for a load: a page cache that holds the indexes being filled
+        (ids are random, so each insert touches another page: the default 2 MB cache
+        thrashes), and WAL checkpoints every 40 MB instead of every 4 MB."""
+        if self.fp.dialect != "sqlite3":
+            yield
+            return
+        connection = self.fp.connection
+        saved = [next(iter(connection.execute(f"PRAGMA {name}").fetchone().values()))
+                 for name in ("cache_size", "wal_autocheckpoint")]
+        connection.execute(f"PRAGMA cache_size = {-BULK_CACHE_KB}")
+        connection.execute("PRAGMA wal_autocheckpoint = 10000")
+        try:
+            yield
         finally:
-            self.fp.upsert_many = upsert
+            connection.execute(f"PRAGMA cache_size = {saved[0]}")
+            connection.execute(f"PRAGMA wal_autocheckpoint = {saved[1]}")
 
     def _note_references(self, bundle):
         """Keep references() current without reading the data again: the references
@@ -132,15 +216,6 @@ class Ingesting(StoreBase):
                 'DELETE FROM "__queries" AS later USING "__queries" AS earlier WHERE '
                 "later.query_id = %s AND earlier.query_id = %s AND later.sco_id = "
                 "earlier.sco_id AND later.ctid > earlier.ctid", (query_id, query_id))
-        self.fp.connection.commit()
-
-    def _analyze(self):
-        """Fresh planner statistics after a bulk load: with none, PostgreSQL may plan a
-        record count over 100,000 entities as a nested loop that runs for half an hour."""
-        cursor = self.fp.connection.cursor()
-        for table in self.fp.types(private=True):
-            cursor.execute(f"ANALYZE {identifier(table)}")
-        self.fp.connection.commit()
 
     def load(self, view: str, objects: list, entity_type: str | None):
         """NEW/LOAD: objects (checked by those commands) as the entities of `view`."""
@@ -156,3 +231,21 @@ def _queried(tablename, colnames, objs, query_id, recorded) -> list:
         return []
     at = colnames.index("id")
     return [(obj[at], query_id) for obj in objs]
+
+
+@contextmanager
+def _no_cycle_collection():
+    """Python's cycle collector off while an ingest builds millions of small objects
+    without cycles: it would walk them all again and again (a third of the time)."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _sqlite_text(value) -> str:
+    """A list or object as the JSON text firepit stores in SQLite."""
+    return ujson.dumps(value, ensure_ascii=False)

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import uuid
 
 from firepit.query import Column, Projection, Query, Table
@@ -13,15 +12,11 @@ from ..identity import HOST, RECORD_COLUMNS, identity_of
 from .base import ROW, StoreBase
 from .where import identifier
 
-log = logging.getLogger(__name__)
-
 KEY = ROW + "_key"  # an entity's identity beside its columns
 
 
 class Reading(StoreBase):
     """What statements and front ends read of a variable."""
-
-    _contains_indexed = False  # see _index_contains
 
     def count(self, view: str) -> int:
         """Rows of the view: a GROUP result's rows, or entities' occurrences as stored."""
@@ -85,7 +80,7 @@ class Reading(StoreBase):
     def _host(self, table: str) -> str:
         """The host of a process row: the x-oca-asset its record holds (by hostname, else
         host_id, else id), through __contains both ways."""
-        self._index_contains()
+        self.index_tables(["__contains"])
         asset = self._table_columns("x-oca-asset")
         names = [f"a.{identifier(c)}" for c in ("hostname", "host_id", "id") if c in asset]
         return (f'(SELECT MIN(COALESCE({", ".join(names)})) '
@@ -93,30 +88,10 @@ class Reading(StoreBase):
                 'c1."source_ref" INNER JOIN "x-oca-asset" AS a ON a."id" = c2."target_ref" '
                 f'WHERE c1."target_ref" = {table}."id")')
 
-    def _index_contains(self):
-        """Indexes on firepit's __contains both ways (record -> entities: PostgreSQL's
-        unique constraint has one), made when LINKED or a host first needs them: ingest
-        then maintains them, so a store never asked pays nothing."""
-        if self._contains_indexed:
-            return
-        wanted = {"__contains_target_source": ("target_ref", "source_ref")}
-        if self.fp.dialect == "sqlite3":  # firepit gives SQLite's __contains no index
-            wanted["__contains_source_target"] = ("source_ref", "target_ref")
-        try:
-            cursor = self.fp.connection.cursor()
-            for name, columns in wanted.items():
-                cursor.execute(f"CREATE INDEX IF NOT EXISTS {identifier(name)} ON "
-                               f'"__contains" ({", ".join(columns)})')
-            self.fp.connection.commit()
-        except Exception as err:  # a read-only store: slower, still right
-            log.warning("no index on the store's record table (%s): reading slower", err)
-            self.rollback()
-        self._contains_indexed = True
-
     def record_count(self, view: str) -> int:
-        """How many observations (records) hold the view's entities."""
-        # IN (subquery) lets the database build the id set once instead of probing
-        # the view (possibly a UNION of views) for every __contains row
+        """How many observations (records) hold the view's entities: the view's ids read
+        once (IN), each looked up in __contains' index from entity to record."""
+        self.index_tables(["__contains"])
         stmt = ('SELECT COUNT(DISTINCT "source_ref") AS "count" FROM "__contains" '
                 f'WHERE "target_ref" IN (SELECT "id" FROM "{view}")')
         try:
@@ -128,6 +103,7 @@ class Reading(StoreBase):
 
     def time_range(self, view: str):
         """(first, last) observation times of the view's records, or None."""
+        self.index_tables(["__contains"])  # firepit joins the view to its records
         try:
             summary = self.fp.summary(view)
         except Exception:

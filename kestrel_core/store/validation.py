@@ -87,6 +87,19 @@ def _too_deep(owner: str, where: str):
 MAX_DEPTH = 64
 INT64_MIN, INT64_MAX = -2**63, 2**63 - 1
 
+# Properties (columns) an entity type may have: PostgreSQL holds 1,600 columns in a table,
+# SQLite 2,000 (and as many in a view, which joins other tables' columns too)
+MAX_PROPERTIES = 1000
+
+
+def check_width(entity_type: str, columns: int, name: str):
+    """Refuse the property `name` that would give `entity_type` more than MAX_PROPERTIES
+    columns (`columns` it has with it), before the store fails half-way."""
+    if columns > MAX_PROPERTIES:
+        raise DataSourceError(
+            f"refusing the data: {entity_type} entities would have more than "
+            f"{MAX_PROPERTIES:,} properties (the store's columns; the next is {name!r})")
+
 
 def _owner(obj: dict) -> str:
     return obj.get("id") or obj.get("type") or "an object"

@@ -7,6 +7,7 @@ disturbs views built on its old value, and a failed statement leaves nothing beh
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 from firepit.query import Column, Filter, Join, Predicate, Projection, Query, Table, Unique
@@ -14,12 +15,12 @@ from firepit.query import Column, Filter, Join, Predicate, Projection, Query, Ta
 from ..syntax.ecgp import UNIT_SECONDS
 from ..timestamps import format_timestamp
 from .base import ROW
-from .ingest import Ingesting
+from .copies import Copies
 from .reading import KEY, Reading
 from .where import identifier
 
 
-class Store(Reading, Ingesting):
+class Store(Reading, Copies):
     """The view facade: statements derive views from views (or from ingested data)."""
 
     def extract(self, view: str, entity_type: str, query_id: str, where=None):
@@ -28,17 +29,22 @@ class Store(Reading, Ingesting):
         if entity_type not in self.fp.types():
             self.empty_view(view, entity_type)
             return
-        table = identifier(entity_type)
-        sql = self._translator()
-        condition = f"__queries.query_id = {sql.literal(query_id)}"
+        condition = None
         if where is not None:
-            columns = self.fp.columns(entity_type)
-            condition += f" AND {sql.where(where, entity_type, table, columns) or 'TRUE'}"
-        # one __queries row per entity (see ingest): a join, no duplicates
-        select = (f"SELECT {table}.* FROM __queries INNER JOIN {table} ON "
-                  f"{table}.\"id\" = __queries.sco_id WHERE {condition}")
+            condition = self._translator().where(where, entity_type, identifier(entity_type),
+                                                 self.fp.columns(entity_type))
         with self.errors(f"cannot select {entity_type} entities"):
-            self._create_view(view, select, entity_type, deps=[entity_type])
+            self._create_view(view, self._queried(entity_type, query_id, condition),
+                              entity_type, deps=[entity_type])
+
+    def _queried(self, entity_type: str, query_id: str, condition=None) -> str:
+        """The entities noted under `query_id` (one __queries row each): a join, no
+        duplicates, read along the (query_id, sco_id) index."""
+        table = identifier(entity_type)
+        select = (f"SELECT {table}.* FROM __queries INNER JOIN {table} ON "
+                  f"{table}.\"id\" = __queries.sco_id WHERE "
+                  f"__queries.query_id = {self._translator().literal(query_id)}")
+        return select + (f" AND {condition}" if condition else "")
 
     def filter(self, view: str, entity_type: str, input_view: str, where):
         """A view of the entities of `input_view` that match `where` (an ECGP)."""
@@ -68,6 +74,7 @@ class Store(Reading, Ingesting):
 
     def restrict_to_window(self, view: str, entity_type: str, input_view: str, start, stop):
         """Entities of `input_view` seen in records with start <= first_observed < stop."""
+        self.index_tables(["__contains"])
         query = Query([
             Table(input_view),
             Join("__contains", "id", "=", "target_ref"),
@@ -143,6 +150,7 @@ class Store(Reading, Ingesting):
     def transformed(self, view: str, input_view: str, transform: str, entity_type: str):
         """TIMESTAMPED (adds first_observed), ADDOBSID (adds observation_id) or RECORDS
         (the observed-data holding the entities) of `input_view`."""
+        self.index_tables(["__contains"])  # each joins the entities to their records
         if transform == "TIMESTAMPED":
             query = self.fp.timestamped(input_view, run=False)
         elif transform == "ADDOBSID":
@@ -251,6 +259,11 @@ class Store(Reading, Ingesting):
         single `_ref`s are columns.  Direction "record" (no reference) means both are
         held by one record (firepit's `__contains`), one with `window[0] <=
         first_observed < window[1]` when a window is given.
+
+        Each link is a semi-join (`IN`: the input's ids are read once) along an index
+        (indexes.py), and the ids found are noted once in __queries under a query of
+        their own: the view joins from them as a GET's does, so a summary or a later
+        statement reads the result without joining again.
         """
         if entity_type not in self.fp.types():
             self.empty_view(view, entity_type)
@@ -264,16 +277,20 @@ class Store(Reading, Ingesting):
         if not selects:
             self.empty_view(view, entity_type)
             return
-        union = " UNION ".join(selects)
+        query_id = f"find-{uuid.uuid4().hex}"
+        noted = (f'INSERT INTO "__queries" (sco_id, query_id) SELECT found."id", '
+                 f'{self._translator().literal(query_id)} FROM {identifier(entity_type)} AS '
+                 f'found WHERE found."id" IN ({" UNION ".join(selects)})')
         with self.errors("cannot find related entities"):
-            self._create_view(view, f'SELECT * FROM "{entity_type}" WHERE "id" IN ({union})',
-                              entity_type, deps=[input_view])
+            self._create_view(view, self._queried(entity_type, query_id), entity_type,
+                              deps=[entity_type], first=noted)
 
     def _same_record_select(self, input_view, window):
         """Ids of the entities held by the records that hold `input_view`'s entities (in
         `window`): from the input's ids to their records and back along __contains'
         indexes, a record's time looked up by its id (never a scan per entity)."""
-        self._index_contains()
+        if self.index_tables(["__contains"]):
+            self.analyze(["__contains"])
         joined = timed = ""
         if window:
             literal = self._translator().literal
@@ -285,22 +302,29 @@ class Store(Reading, Ingesting):
         return f'SELECT "target_ref" FROM "__contains" WHERE "source_ref" IN ({records})'
 
     def _link_select(self, entity_type, input_view, ref_name, direction):
+        """The ids one link reaches from `input_view`'s entities ([] when the store holds
+        no such reference), the input's ids read once (`IN`), never per row."""
+        ids = f'SELECT "id" FROM {identifier(input_view)}'
         if ref_name.endswith("_refs"):
             if not self._has_table("__reflist"):
                 return []
+            if self.index_tables(["__reflist"]):
+                self.analyze(["__reflist"])
             source, target = ("source_ref", "target_ref")
             if direction == "in":
                 source, target = target, source
-            return [f'SELECT r."{target}" FROM "__reflist" r JOIN "{input_view}" v'
-                    f' ON r."{source}" = v."id" WHERE r."ref_name" = \'{ref_name}\'']
+            return [f'SELECT r."{target}" FROM "__reflist" AS r WHERE r."ref_name" = '
+                    f'{self._translator().literal(ref_name)} AND r."{source}" IN ({ids})']
         if direction == "out":
             if ref_name not in self.fp.columns(input_view):
                 return []
-            return [f'SELECT v."{ref_name}" FROM "{input_view}" v']
+            return [f"SELECT v.{identifier(ref_name)} FROM {identifier(input_view)} AS v"]
         if ref_name not in self.type_columns(entity_type):
             return []
-        return [f'SELECT t."id" FROM "{entity_type}" t JOIN "{input_view}" v'
-                f' ON t."{ref_name}" = v."id"']
+        if self.index_columns(entity_type, [ref_name]):
+            self.analyze([entity_type])
+        return [f"SELECT t.\"id\" FROM {identifier(entity_type)} AS t "
+                f"WHERE t.{identifier(ref_name)} IN ({ids})"]
 
 
 def iso(moment) -> str:

@@ -1,6 +1,7 @@
 """Text -> AST, with errors a hunter can read.
 
-One LALR parser is built when this module is imported and reused for every
+One LALR parser is made when this module is imported (loaded from the user's
+cache when it holds one for this grammar: lark_cache.py) and reused for every
 parse and every completion keystroke.
 """
 
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from lark import Lark, Token, Tree
+from lark import Token, Tree
 from lark.exceptions import (
     UnexpectedCharacters,
     UnexpectedEOF,
@@ -18,10 +19,11 @@ from lark.exceptions import (
 )
 
 from ..errors import KestrelError, KestrelSyntaxError
+from .lark_cache import cache_folder, load_parser
 from .transform import ToAst
 
-PARSER = Lark.open_from_package(
-    "kestrel", "kestrel.lark", ("grammar",),
+PARSER = load_parser(
+    "kestrel", "grammar/kestrel.lark", cache_folder(),
     parser="lalr", lexer="contextual", propagate_positions=True, maybe_placeholders=False,
 )
 

@@ -1,10 +1,10 @@
-"""What FIND's EXPLAIN lines tell a hunter about its prefetch: which records it asked the
-data source for (by what, in which time range), or why it asked for none and used the
-stored records.  Facts in the notes (values, windows, counts) come from the raw JSON."""
+"""What FIND's EXPLAIN lines tell a hunter about its prefetch from a bundle: the store
+holds it whole (read again only when it changed), or the configuration turned prefetch
+off.  (What FIND asks a stix-shifter source: tests/stixshifter.)  Facts in the notes and
+counts come from the raw JSON."""
 
 import json
 import uuid
-from datetime import datetime, timedelta
 
 import pytest
 
@@ -20,22 +20,6 @@ def records(path):
 def holding(recs, test):
     """The records holding an object for which `test` is true."""
     return [r for r in recs if any(test(o) for o in r["objects"].values())]
-
-
-def moment(text):
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def stamp(when):
-    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
-
-
-def window(recs):
-    """The prefetch window of a variable: its records' time range, widened by the
-    default offsets (-300 s, +300 s)."""
-    start = min(moment(r["first_observed"]) for r in recs) - timedelta(seconds=300)
-    stop = max(moment(r["last_observed"]) for r in recs) + timedelta(seconds=300)
-    return start, stop
 
 
 def explained(session, name):
@@ -58,81 +42,49 @@ def cmd(o):
     return o["type"] == "process" and o.get("name") == "cmd.exe"
 
 
-def test_bundle_processes_are_not_prefetched(hunt, doctored):
-    """A bundle gives each record its own process unless it has an x_unique_id, so its
-    pid finds no other record of it: the note says that, and nothing is asked."""
-    assert not any("x_unique_id" in o for r in records(doctored)
-                   for o in r["objects"].values() if cmd(o))
+def test_a_bundle_is_not_read_again(hunt, doctored):
+    """The GET kept the whole bundle in the store: FIND says so and reads nothing."""
     hunt.execute(f"procs = GET process FROM '{doctored}' WHERE name = 'cmd.exe'\n"
                  "kids = FIND process CREATED BY procs")
     found = [line for line in explained(hunt, "kids") if "prefetch" in line]
-    assert found == [
-        f"    {doctored}: no prefetch: procs has no x_unique_id to ask the data source for "
-        "other records by (in this data source each record has its own process, whatever "
-        f"its pid); {STORED}"]
+    assert len(found) == 1 and found[0].startswith(
+        f"    {doctored}: prefetch: {doctored} unchanged: answered from the store's copy of "
+        f"its {len(records(doctored))} observations (read ")
 
 
-def test_the_found_accounts_records_are_asked_for(hunt, doctored):
-    """The accounts FIND found are the same entity in every record: their other records,
-    by user_id, in the processes' time range, are what the bundle was read for."""
+def test_found_accounts_come_with_all_their_records(hunt, doctored):
+    """The accounts FIND found are the same entity in every record: with the whole bundle
+    stored, their records are every record of the bundle holding them."""
     recs = records(doctored)
     mine = holding(recs, cmd)
     users = {r["objects"][o["creator_user_ref"]]["user_id"] for r in mine
              for o in r["objects"].values() if cmd(o) and "creator_user_ref" in o}
-    start, stop = window(mine)
-    asked = [r for r in recs if start <= moment(r["first_observed"]) < stop and any(
-        o["type"] == "user-account" and o.get("user_id") in users
-        for o in r["objects"].values())]
-    assert users and len(asked) > len(mine)
+    theirs = holding(recs, lambda o: o["type"] == "user-account" and o.get("user_id") in users)
+    assert users and len(theirs) > len(mine)
     hunt.execute(f"procs = GET process FROM '{doctored}' WHERE name = 'cmd.exe'\n"
                  "users = FIND user-account OWNED procs")
-    lines = explained(hunt, "users")
-    values = f"{len(users)} value{'' if len(users) == 1 else 's'}"
-    at = lines.index(f"    {doctored}: prefetch: the other records of the user-account "
-                     f"entities found, by user_id ({values}), {stamp(start)} to {stamp(stop)}")
-    assert lines[at + 1] == (f"    {doctored}: prefetch: read 1 bundle file(s) from {doctored}: "
-                             f"{len(recs)} observations, {len(asked)} in the time range "
-                             "matching the pattern")
+    summary = hunt.variable_summary("users")
+    assert (summary.entities, summary.records) == (len(users), len(theirs))
 
 
-def test_addresses_say_what_was_asked_and_traffic_why_not(hunt, doctored):
-    """An address is asked for by its value, with the traffic pointing at it; a bundle's
-    network-traffic is its record's own, whatever its ports, so none is asked for."""
-    recs = records(doctored)
-    mine = holding(recs, lambda o: o["type"] == "ipv4-addr" and o["value"] == "192.168.1.1")
-    start, stop = window(mine)
-    hunt.execute(f"ips = GET ipv4-addr FROM '{doctored}' WHERE value = '192.168.1.1'\n"
-                 "conns = FIND network-traffic ACCEPTED BY ips\n"
-                 "peers = FIND ipv4-addr CREATED conns")
-    lines = explained(hunt, "peers")
-    assert lines[lines.index("conns = FIND network-traffic ACCEPTED BY ips") + 1] == (
-        f"    {doctored}: prefetch: the records holding the ipv4-addr entities of ips, by "
-        "value (1 value), or a network-traffic referring to them by dst_ref, "
-        f"{stamp(start)} to {stamp(stop)}")
-    assert lines[lines.index("peers = FIND ipv4-addr CREATED conns") + 1] == (
-        f"    {doctored}: no prefetch: in this data source each record has its own "
-        "network-traffic, whatever its src_port and dst_port, so no other record holds the "
-        f"entities of conns; {STORED}")
-
-
-def test_types_nothing_identifies(hunt, shared_data):
-    """Kestrel knows no attribute that makes two records' x-oca-events one."""
-    bundle = shared_data / "test_bundle_nt_2.json"
-    hunt.execute(f"events = GET x-oca-event FROM '{bundle}'\n"
-                 "ev_procs = FIND process LINKED events")
-    assert explained(hunt, "ev_procs")[-1] == (
-        f"    {bundle}: no prefetch: Kestrel knows no attribute that identifies an x-oca-event "
-        f"across records, so the data source cannot be asked for other records of events; "
-        f"{STORED}")
-
-
-def test_an_empty_variable_has_nothing_to_look_up(hunt, doctored):
-    assert not holding(records(doctored), lambda o: o.get("name") == "no-such.exe")
-    hunt.execute(f"none = GET process FROM '{doctored}' WHERE name = 'no-such.exe'\n"
-                 "none_kids = FIND process CREATED BY none")
-    assert explained(hunt, "none_kids")[-1] == (
-        f"    {doctored}: no prefetch: no record holds an entity of none, so there is nothing "
-        f"to look up; {STORED}")
+def test_a_changed_bundle_is_read_again_by_find(hunt, doctored, tmp_path):
+    """A record added to the bundle after the GET is seen by the next FIND."""
+    copy = tmp_path / "doctored.json"
+    bundle = json.loads(doctored.read_text())
+    copy.write_text(json.dumps(bundle))
+    hunt.execute(f"procs = GET process FROM '{copy}' WHERE name = 'cmd.exe'")
+    users = {r["objects"][o["creator_user_ref"]]["user_id"] for r in holding(records(copy), cmd)
+             for o in r["objects"].values() if cmd(o) and "creator_user_ref" in o}
+    before = len(holding(records(copy), lambda o: o.get("user_id") in users))
+    later = dict(records(copy)[0], id=f"observed-data--{uuid.uuid4()}",
+                 objects={"0": {"type": "user-account", "user_id": sorted(users)[0]}})
+    bundle["objects"].append(later)
+    copy.write_text(json.dumps(bundle))
+    hunt.execute("users = FIND user-account OWNED procs")
+    assert hunt.variable_summary("users").records == before + 1
+    found = [line for line in explained(hunt, "users") if "prefetch" in line]
+    assert found == [f"    {copy}: prefetch: read {copy}: {len(bundle['objects']) - 1} "
+                     "observations, kept in the store"]
 
 
 def test_prefetch_turned_off(store_url, doctored, tmp_path, monkeypatch):

@@ -4,6 +4,8 @@ SQLite and PostgreSQL.  (Truncated, empty and non-STIX bundles: tests/test_sourc
 """
 
 import json
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -54,6 +56,39 @@ def test_deeply_nested_data_is_refused(session, tmp_path, where):
     assert "nesting deeper than 64 levels" in str(caught.value)
     assert caught.value.line == 1
     assert "x" not in session.get_variable_names()
+
+
+def test_nesting_is_refused_while_streaming(tmp_path):
+    """A list nested 100,000 deep (200 KB, in a key no one asks for) is refused from the
+    bytes as they are read, before any object is built: the process stays small."""
+    path = write(tmp_path / "deep.json", [record(0, process(1, name="a", x_other="@DEEP@"))],
+                 {'"@DEEP@"': "[" * 100_000 + "]" * 100_000})
+    probe = (
+        "import resource\n"
+        "from kestrel.errors import DataSourceError\n"
+        "from kestrel.session import Session\n"
+        "with Session() as session:\n"
+        "    try:\n"
+        f"        session.execute('x = GET process FROM ' + {path!r})\n"
+        "    except DataSourceError as err:\n"
+        "        print(err.message)\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=120)
+    message, megabytes = done.stdout.strip().splitlines()
+    assert "nesting deeper than 64 levels (in its first 65536 bytes)" in message
+    assert int(megabytes) < 1024  # it took over 20 GB when ijson built the object
+
+
+def test_brackets_in_strings_and_escapes_are_no_nesting(session, tmp_path):
+    """Brackets inside strings, escaped quotes and backslashes (across the guard's read
+    chunks) are text, not nesting."""
+    tricky = '[[[{{{ \\" still a string ' * 3000 + "\\"
+    path = write(tmp_path / "text.json", [record(0, process(1, name="a", x_text=tricky)),
+                                          record(1, process(2, name="b", x_list=[[["ok"]]]))])
+    session.execute(f"x = GET process FROM {path}")
+    rows = sorted(session.get_variable("x"), key=lambda r: r["pid"])
+    assert rows[0]["x_text"] == tricky and json.loads(rows[1]["x_list"]) == [[["ok"]]]
 
 
 def test_a_huge_value_is_stored_and_matched(session, tmp_path):
@@ -115,3 +150,72 @@ def test_an_unreadable_timestamp_is_named(session, tmp_path):
         session.execute(f"x = GET process FROM {path} START 2020-01-01T00:00:00Z "
                         "STOP 2020-01-02T00:00:00Z")
     assert "bad first_observed: last tuesday" in str(caught.value)
+
+
+ODD_REFERENCES = {  # a reference that is no key of the record: dropped, as firepit drops one
+    "a _ref that is a list": {"parent_ref": ["1"]},  # to a missing object
+    "a _ref that is a number": {"parent_ref": 1},
+    "a _ref that is an object": {"parent_ref": {"x": "1"}},
+    "nested _refs": {"child_refs": [["1"]]},
+}
+
+
+@pytest.mark.parametrize("odd", ODD_REFERENCES, ids=list(ODD_REFERENCES))
+def test_an_odd_reference_is_dropped(session, tmp_path, odd):
+    objects = {"0": process(1, name="a", **ODD_REFERENCES[odd]), "1": process(2, name="b")}
+    path = write(tmp_path / "odd.json", [{**record(0, None), "objects": objects}])
+    session.execute(f"p = GET process FROM {path}\nk = FIND process CREATED BY p")
+    assert sorted(r["pid"] for r in session.get_variable("p")) == [1, 2]
+    assert session.get_variable("k") == []
+
+
+def test_a_parent_cycle_is_two_processes(session, tmp_path):
+    """Each is the other's parent (firepit's own flattening recursed forever)."""
+    objects = {"0": process(1, name="a", parent_ref="1"), "1": process(2, name="b",
+                                                                    parent_ref="0")}
+    path = write(tmp_path / "cycle.json", [{**record(0, None), "objects": objects}])
+    session.execute(f"p = GET process FROM {path}\nk = FIND process CREATED BY p")
+    assert sorted(r["pid"] for r in session.get_variable("k")) == [1, 2]
+
+
+def test_an_entry_that_is_no_object_is_named(session, tmp_path):
+    objects = {"0": process(1, name="a"), "1": "just text"}
+    path = write(tmp_path / "text.json", [{**record(0, None), "objects": objects}])
+    with pytest.raises(DataSourceError, match="holds '1', which is not a STIX object"):
+        session.execute(f"p = GET process FROM {path}")
+
+
+def test_a_lone_surrogate_is_named(session, tmp_path):
+    path = write(tmp_path / "surrogate.json", [record(0, process(1, name="@NAME@"))],
+                 {'"@NAME@"': '"a\\udc00b"'})
+    with pytest.raises(DataSourceError, match="a lone surrogate"):
+        session.execute(f"p = GET process FROM {path}")
+
+
+@pytest.mark.parametrize("year", ["0001-01-01T00:00:00.000Z", "9999-12-31T23:59:59.000Z"])
+def test_the_first_and_last_stix_years(session, tmp_path, year):
+    """FIND widens a variable's time range by minutes: never past the years STIX allows."""
+    objects = {"0": process(1, name="a", parent_ref="1"), "1": process(2, name="b")}
+    path = write(tmp_path / "years.json", [{**record(0, None, first=year), "objects": objects}])
+    session.execute(f"p = GET process FROM {path} WHERE name = 'a'\n"
+                    "k = FIND process CREATED p")
+    assert [r["pid"] for r in session.get_variable("k")] == [2]
+    assert session.execute("INFO p")[0].to_text().count(year[:4]) >= 1
+
+
+def test_too_many_properties_are_refused_up_front(session, tmp_path):
+    """1,700 properties on one process (PostgreSQL holds 1,600 columns, and a failed GET
+    there had left every process variable unreadable), or a CSV of 5,000 columns: refused
+    before the store changes; process variables stay readable and more can be added."""
+    wide = process(1, name="wide", **{f"x_p{i}": i for i in range(1700)})
+    path = write(tmp_path / "wide.json", [record(0, wide)])
+    with pytest.raises(DataSourceError, match="more than 1,000 properties"):
+        session.execute(f"p = GET process FROM {path}")
+    csv = tmp_path / "wide.csv"
+    csv.write_text(",".join(f"x_c{i}" for i in range(5000)) + "\n" +
+                   ",".join(str(i) for i in range(5000)) + "\n")
+    with pytest.raises(DataSourceError, match="more than 1,000 properties"):
+        session.execute(f"c = LOAD {python_string(str(csv))} AS process")
+    narrow = write(tmp_path / "narrow.json", [record(0, process(2, name="ok"))])
+    session.execute(f"n = GET process FROM {narrow}")
+    assert [r["name"] for r in session.get_variable("n")] == ["ok"]

@@ -35,12 +35,13 @@ def test_a_file_and_a_profile_in_one_get(hunt, bundle_http, shared_data):
     assert sorted(p["pid"] for p in session.get_variable("ps")) == sorted(
         p["pid"] for _, p, _ in found)
     explain = session.execute("EXPLAIN ps")[0].to_text()
-    assert f"    {uri}: read 1 bundle file(s) from file://{local}: " in explain
+    assert f"    {uri}: read {local}: " in explain
     assert (f"    {uri}: stixshifter://web: [process:name = 'powershell.exe'] "
             "START t'2021-02-01T00:00:00.000Z' STOP t'2021-04-01T00:00:00.000Z'") in explain
-    # FIND prefetches from both parts, by the identity a bundle's processes have
+    # FIND prefetches from the profile, by the identity its processes have; the bundle is
+    # in the store whole
     explain = session.execute("EXPLAIN parents")[0].to_text()
-    assert f"prefetch: read 1 bundle file(s) from file://{local}: " in explain
+    assert f"prefetch: {local} unchanged: answered from the store's copy" in explain
     assert "prefetch: stixshifter://web: [(process:x_unique_id = '" in explain
     assert sorted(p["pid"] for p in session.get_variable("parents")) == sorted(
         parent["pid"] for _, _, parent in found)

@@ -5,7 +5,6 @@ back to STIX, cut to the window and, when asked, matched as Kestrel matches reco
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import contextvars
 import copy
@@ -89,6 +88,8 @@ class _Worker:
         threading.Thread(target=self._serve, name="stixshifter", daemon=True).start()
 
     def _serve(self):
+        import asyncio  # here: a session that never runs a connector does without it
+
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         try:

@@ -1,0 +1,171 @@
+"""Flattened rows into firepit's tables, a batch at a time.
+
+firepit's SplitWriter keeps each type's columns (a new property adds a column and a
+__columns row), merges the rows of one entity within a batch (a later value wins
+unless it is missing) and upserts per type.  TableWriter does the same with the rows
+of a whole batch at once.  It never commits, and changes the schema in the
+caller's transaction too (firepit's own table and column changes commit): an ingest
+is one transaction, which an interrupt or an error undoes whole.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from concurrent.futures import ThreadPoolExecutor
+
+from .validation import check_width
+from .where import identifier
+
+# firepit's own names for what it never stores as a column
+_NOT_COLUMNS = frozenset(["type", "spec_version"])
+_NESTED = (list, dict)
+
+
+class TableWriter:
+    """Rows (type, flat dict) -> firepit's tables, with firepit's schema rules."""
+
+    def __init__(self, store, encode, write, as_text, background: bool = False):
+        """`encode(table, rows, schema)` prepares one table's merged rows (their lists and
+        objects already made text by `as_text`) for `write(cursor, table, schema, encoded)`;
+        `background` writes in a thread, for a server that works while this process
+        builds the next batch (encoding stays here: it needs the interpreter)."""
+        self.fp = store.fp
+        self.encode, self.write, self.as_text = encode, write, as_text
+        self._pool = ThreadPoolExecutor(1, "kestrel-write") if background else None
+        self._writing = None
+        writer = self.fp._get_writer()
+        self.infer_type, self.shorten = writer.infer_type, writer.shorten
+        self.schemas: dict = {}
+        for column in self.fp.schema():
+            self.schemas.setdefault(column["table"], {})[column["name"]] = column["type"]
+        self.pending: dict = {}  # table -> {id: row} (or [rows] for tables without ids)
+        self.short: dict = {}  # property path -> its column name
+        self.plans: dict = {}  # (table, its rows' property names) -> _plan
+        self.tables_written: set = set()
+
+    def add(self, table: str, flat: dict):
+        plan = self.plans.get((table, tuple(flat)))
+        if plan is None or plan[0] != len(self.schemas[table]):
+            plan = self._plan(table, flat)
+        row = list(map(flat.get, plan[1]))
+        kinds = set(map(type, row))
+        if list in kinds or dict in kinds:
+            row = [self.as_text(v) if type(v) in _NESTED else v for v in row]
+        pending = self.pending.get(table)
+        if pending is None:
+            pending = self.pending[table] = {} if plan[2] is not None else []
+        if type(pending) is list:
+            pending.append(row)
+            return
+        rid = row[plan[2]]
+        earlier = pending.get(rid)
+        if earlier is None:
+            pending[rid] = row
+        else:  # the same entity again in this batch: a later value wins unless missing
+            for at, value in enumerate(row):
+                if value is not None:
+                    earlier[at] = value
+
+    def _plan(self, table: str, flat: dict) -> tuple:
+        """How rows shaped like `flat` (the same properties in the same order) fill the
+        table: (its width then, the property each column takes, the id's column), after
+        adding the table or the columns they bring."""
+        schema = self.schemas.get(table)
+        if schema is None:
+            schema = self._new_table(table, flat)
+        sources = {}
+        for key, value in flat.items():
+            short = self.short.get(key)
+            if short is None:
+                short = self.short[key] = self._column_name(key)
+            if short not in schema and key not in _NOT_COLUMNS:
+                self._new_column(table, schema, key, short, value)
+            sources[short] = key  # a later key of the same column wins, as in firepit
+        keys = [sources.get(column) for column in schema]
+        plan = (len(schema), keys, list(schema).index("id") if "id" in schema else None)
+        self.plans[table, tuple(flat)] = plan
+        return plan
+
+    def flush(self):
+        """Write the batch's rows (the caller commits).  In the background, the batch is
+        written while the caller builds the next one; its error is raised by the next
+        flush, or by `wait`."""
+        batch, self.pending = self.pending, {}
+        if not batch:
+            return
+        batch = [(table, schema, self.encode(table, rows, schema)) for table, rows, schema in (
+            (table, list(rows.values()) if type(rows) is dict else rows,
+             dict(self.schemas[table])) for table, rows in batch.items()) if rows]
+        if self._pool is None:
+            self._write(batch)
+            return
+        self.wait()
+        self._writing = self._pool.submit(contextvars.copy_context().run, self._write, batch)
+
+    def wait(self):
+        """Until the batch being written is (its error raised here)."""
+        writing, self._writing = self._writing, None
+        if writing is not None:
+            writing.result()
+
+    def close(self, failed: bool):
+        """End the background writer; after a failure, stop its statement (the caller
+        rolls back) and keep quiet about its own error."""
+        if self._pool is None:
+            return
+        if failed and self._writing is not None:
+            self.fp.connection.cancel()
+        try:
+            self.wait()
+        except Exception:
+            if not failed:
+                raise
+        finally:
+            self._pool.shutdown()
+
+    def _write(self, batch):
+        cursor = self.fp.connection.cursor()
+        try:
+            for table, schema, encoded in batch:
+                self.write(cursor, table, schema, encoded)
+                self.tables_written.add(table)
+        finally:
+            cursor.close()
+
+    def _column_name(self, key: str) -> str:
+        """firepit's column for a property path: long and extension paths shortened."""
+        return self.shorten(key) if len(key) > 48 or "extensions." in key else key
+
+    def _new_table(self, table: str, flat: dict) -> dict:
+        schema = self.schemas[table] = {}
+        for key, value in flat.items():
+            if key not in _NOT_COLUMNS:
+                short = self.short.get(key) or self._column_name(key)
+                if short not in schema:
+                    check_width(table, len(schema) + 1, key)
+                    schema[short] = self.infer_type(key, value)
+                    self._note_column(table, key, short, value)
+        columns = ", ".join(f"{identifier(c)} {kind}" for c, kind in schema.items())
+        unlogged = "UNLOGGED " if self.fp.dialect == "postgresql" else ""  # as firepit's
+        self.wait()  # the connection serves one thread at a time
+        cursor = self.fp.connection.cursor()
+        cursor.execute(f"CREATE {unlogged}TABLE {identifier(table)} ({columns})")
+        self.fp._create_index(table, cursor)  # firepit's indexes (reference tables)
+        cursor.close()
+        return schema
+
+    def _new_column(self, table, schema, key, short, value):
+        check_width(table, len(schema) + 1, key)
+        schema[short] = self.infer_type(key, value)
+        self.wait()
+        self.fp.connection.cursor().execute(
+            f"ALTER TABLE {identifier(table)} ADD COLUMN {identifier(short)} {schema[short]}")
+        pending = self.pending.get(table)
+        for row in (pending.values() if type(pending) is dict else pending or ()):
+            row.append(None)
+        self._note_column(table, key, short, value)
+
+    def _note_column(self, table, key, short, value):
+        """firepit's __columns row: which STIX path a column holds, and its Python type."""
+        self.add("__columns", {"otype": table, "path": key, "shortname": short,
+                               "dtype": value.__class__.__name__})
