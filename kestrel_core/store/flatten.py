@@ -18,7 +18,7 @@ from firepit.stix21 import HASHES_PREF_LIST, ID_NAMESPACE, ID_PROPS, PROCESS_UNI
 
 _NAMESPACE = ID_NAMESPACE.bytes
 _REFERENCES = ("_ref", "_refs")
-_IDS: dict = {}  # hashed name -> id: records repeat the same addresses, users and files
+_IDS: dict = {}  # (type, property, value) -> id: records repeat addresses and users
 _MAX_IDS = 200_000
 
 
@@ -29,11 +29,11 @@ def flatten(obj: dict):
     kind = obj["type"]
     if kind == "identity":
         return [(kind, obj)]
+    if kind == "observed-data" and isinstance(obj.get("objects"), dict):
+        return _flatten_20(obj)  # embedded objects, whatever spec_version says
     if obj.get("spec_version", "2.0") == "2.1" or "object_refs" in obj:
         return _flatten_21(obj)
-    if "objects" not in obj:
-        return [(kind, obj)]
-    return _flatten_20(obj)
+    return [(kind, obj)]
 
 
 def _flatten_21(obj):
@@ -41,8 +41,9 @@ def _flatten_21(obj):
     obj["id"] = oid
     rows = []
     if obj["type"] == "observed-data":
+        refs = obj.pop("object_refs", [])
         rows = [("__contains", {"source_ref": oid, "target_ref": str(ref)})
-                for ref in obj.pop("object_refs")]
+                for ref in (refs if isinstance(refs, list) else [refs])]
         rows.append(("observed-data", normalized(obj)))
         return rows
     lists = []
