@@ -96,10 +96,10 @@ def _prefetch(resolved, ctx, source_var):
     values (or pointing at them), around their time; a source that cannot express the
     query leaves FIND to the stored records.  The notes say what was asked, or why not."""
     stmt, name = resolved.stmt, source_var.name
-    window = _prefetch_window(ctx, source_var, resolved.selection.window)
     batch = _prefetch_batch(stmt, ctx, source_var)
-    if not batch:
+    if not batch:  # nothing to ask (a bundle is in the store whole)
         return []
+    window = _prefetch_window(ctx, source_var, resolved.selection.window)
     if window is None:
         return [f"no prefetch: no record holds an entity of {name}, so there is nothing to "
                 f"look up; {STORED}"]
@@ -164,9 +164,11 @@ def _prefetch_records_of(resolved, ctx, source_var, found_view):
     """Records holding the entities FIND found (value-identified types): counts and
     times of an address or an account then cover the whole window, as in v1."""
     stmt = resolved.stmt
-    window = _prefetch_window(ctx, source_var, resolved.selection.window)
     batch = _prefetch_batch(stmt, ctx, source_var)
-    if window is None or not batch:
+    if not batch:
+        return []
+    window = _prefetch_window(ctx, source_var, resolved.selection.window)
+    if window is None:
         return []
     attributes, values = _identified_by(ctx, stmt.entity_type, found_view,
                                         IDENTITY)
