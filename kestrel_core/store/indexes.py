@@ -17,8 +17,8 @@ from .where import identifier
 
 log = logging.getLogger(__name__)
 
-# firepit's own tables that joins read: (index, columns, dialects), named as firepit (or
-# an earlier version of this module) names them, so that no store gets one twice
+# firepit's own tables that joins read: (index, columns, the one dialect needing it or
+# None), named as firepit (or Kestrel before) named them, so no store gets one twice
 BOOKKEEPING = {
     "__contains": (("__contains_target_source", ("target_ref", "source_ref"), None),
                    # on PostgreSQL firepit's unique constraint is this index
