@@ -304,7 +304,9 @@ def main(argv=None) -> int:
     command = " ".join(["python -m benchmarks.run", *map(str, args.sizes)]
                        + ([f"--store {args.store}"] if args.store != "both" else [])
                        + ([f"--workloads {','.join(selected)}"] if selected != WORKLOADS
-                          else []))
+                          else [])
+                       + ([f"--output {args.output}"] if args.output != parser.get_default(
+                           "output") else []))
     rows, notes, failures = [], {}, []
     started = time.perf_counter()
     with contextlib.ExitStack() as stack:

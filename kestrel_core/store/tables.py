@@ -103,7 +103,7 @@ class TableWriter:
         self._writing = self._pool.submit(contextvars.copy_context().run, self._write, batch)
 
     def wait(self):
-        """Until the batch being written is (its error raised here)."""
+        """Wait for the batch being written (its error is raised here)."""
         writing, self._writing = self._writing, None
         if writing is not None:
             writing.result()
