@@ -94,8 +94,8 @@ def hunt(bundle, steps, info, store, session_id):
 
 # FIND from a variable holding a quarter of the processes, each timed beside the GET that
 # made it (the target: no FIND costs more), summary included; the address steps without
-# prefetch (the relation's SQL alone), then one with it (it reads the bundle again for the
-# other records of the addresses found, which are the same entity in every record)
+# prefetch (the relation's SQL alone), then one with it (addresses are the same entity in
+# every record: a source not in the store whole is asked for their other records)
 FIND_INPUT = "GET a quarter of the processes (FIND's input)"
 FIND_STEPS = {
     "FIND process CREATED BY q (parent_ref)": "kids = FIND process CREATED BY q",
@@ -108,7 +108,7 @@ FIND_STEPS = {
     "FIND network-traffic ACCEPTED BY dsts (dst_ref; no prefetch)":
         "back = FIND network-traffic ACCEPTED BY dsts",
 }
-FIND_PREFETCHED = "FIND ipv4-addr ACCEPTED conns with prefetch (reads the bundle again)"
+FIND_PREFETCHED = "FIND ipv4-addr ACCEPTED conns with prefetch"
 
 
 def find(bundle, steps, info, store, session_id):
