@@ -210,21 +210,9 @@ def _fetch(stmt, ctx, source_var, wheres, window, unasked):
             if getattr(err, "code", None) in ("mapping_error", "not_implemented"):
                 return native + [unasked.format(err.message)]  # the source can't say it
             raise err.at(stmt.span, ctx.source_text)
-        ctx.store.ingest(f"prefetch-{uuid.uuid4().hex}", _new_records(ctx, result.bundles))
+        ctx.store.ingest(f"prefetch-{uuid.uuid4().hex}", ctx.store.unstored(result.bundles))
         native.extend("prefetch: " + q for q in result.native_queries)
     return native
-
-
-def _new_records(ctx, bundles):
-    """The bundles less the records the store holds already (a GET brought them): stored
-    again, a record's entities that firepit identifies per record (processes without
-    x_unique_id) would be copied, and LINKED would find the copies in the record."""
-    for bundle in bundles:
-        objects = bundle.get("objects", ())
-        known = ctx.store.stored_records(
-            [o.get("id") for o in objects if o.get("type") == "observed-data"])
-        yield {**bundle, "objects": [o for o in objects if o.get("type") != "observed-data"
-                                     or o.get("id") not in known]} if known else bundle
 
 
 def _identity_queries(result_type, input_type, refs, attributes, values, batch):

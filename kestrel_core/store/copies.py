@@ -61,15 +61,23 @@ class Copies(Ingesting):
                 format_timestamp(span.latest) if span else None,
                 format_timestamp(datetime.now(timezone.utc))))
 
-        bundles = result.bundles if fresh else self._new_records(result.bundles, known)
+        bundles = result.bundles if fresh else self.unstored(result.bundles, known)
         self.ingest(f"copy-{key}", bundles, RECORDS, finish)
         return self.copy_of(key)
 
-    def _new_records(self, bundles, known: set):
-        """The bundles less the records the store holds (their ids go to `known`)."""
+    def unstored(self, bundles, known: set = None):
+        """The bundles less the records the store holds already (their ids go to `known`):
+        stored again, a record's entities that firepit identifies per record (processes
+        without x_unique_id) would be copied, and LINKED would find the copies in it."""
+        if RECORDS not in self.fp.types():  # asked before the load: a failed read ends it
+            return bundles
+        return self._unstored(bundles, set() if known is None else known)
+
+    def _unstored(self, bundles, known: set):
         for bundle in bundles:
             objects = bundle.get("objects", ())
-            held = self._held([o.get("id") for o in objects if o.get("type") == RECORDS])
+            held = self.stored_records([o.get("id") for o in objects
+                                        if o.get("type") == RECORDS])
             if held:
                 known.update(held)
                 objects = [o for o in objects
@@ -83,16 +91,18 @@ class Copies(Ingesting):
         with self.errors("cannot read the store's records"):
             return bool(self.fp._query(f'SELECT 1 FROM "{RECORDS}" LIMIT 1').fetchall())
 
-    def _held(self, ids: list) -> set:
-        """Which of these record ids the store holds, read in the load's transaction
-        (firepit's queries commit)."""
+    def stored_records(self, ids: list) -> set:
+        """Which of these observed-data ids the store holds.  Read in the transaction of a
+        load under way (firepit's queries commit, and a load is one transaction): the
+        bundles a load reads ask this as they go."""
         self._quiet()
         held, cursor = set(), self.fp.connection.cursor()
-        for at in range(0, len(ids), 500):
-            chunk = ids[at:at + 500]
-            cursor.execute(f'SELECT "id" FROM "{RECORDS}" WHERE "id" IN '
-                           f"({', '.join([self.fp.placeholder] * len(chunk))})", chunk)
-            held.update(row["id"] for row in cursor.fetchall())
+        with self.errors("cannot read the stored records"):
+            for at in range(0, len(ids), 500):
+                chunk = ids[at:at + 500]
+                cursor.execute(f'SELECT "id" FROM "{RECORDS}" WHERE "id" IN '
+                               f"({', '.join([self.fp.placeholder] * len(chunk))})", chunk)
+                held.update(row["id"] for row in cursor.fetchall())
         return held
 
     def note_matching(self, query_id: str, entity_type: str, keys: list, where, window):

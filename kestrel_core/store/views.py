@@ -87,17 +87,6 @@ class Store(Reading, Copies):
         with self.errors("cannot apply the time range"):
             self.fp.assign_query(view, query, sco_type=entity_type)
 
-    def stored_records(self, ids: list) -> set:
-        """Which of these observed-data ids the store holds."""
-        known = set()
-        with self.errors("cannot read the stored records"):
-            for i in range(0, len(ids), 500):
-                chunk = ids[i:i + 500]
-                marks = ", ".join([self.fp.placeholder] * len(chunk))
-                known.update(row["id"] for row in self.fp._query(
-                    f'SELECT "id" FROM "observed-data" WHERE "id" IN ({marks})', chunk))
-        return known
-
     # ------------------------------------------------------------ deriving views
 
     def refine(self, view: str, entity_type: str, input_view: str, sort_by=None,
