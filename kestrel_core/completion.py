@@ -68,7 +68,7 @@ def complete(code: str, cursor_pos: int | None, context) -> Completion:
     if quoted:
         partial, start = quoted.group(0), quoted.start()
     if _in_text(code[:start]):
-        return empty
+        return _rule_paths(code, cursor_pos) or empty
     parsed = _parse_prefix(code[:start])
     if parsed is None:
         return empty
@@ -317,6 +317,21 @@ def _locations(here, names):
         yield from _paths(here.partial)
 
 
+# A rule path being typed in SIGMA's quotes: SIGMA '../rules/win
+_SIGMA_PATH = re.compile(r"""(?<![A-Za-z0-9_])SIGMA\s+[rR]?['"]([^'"\n]*)\Z""", re.IGNORECASE)
+
+
+def _rule_paths(code: str, cursor_pos: int):
+    """Folders and rule files (.yml, .yaml) for the path typed in SIGMA's quotes."""
+    typed = _SIGMA_PATH.search(code, 0, cursor_pos)
+    if typed is None or _in_text(code[:typed.start()]):
+        return None
+    found = [(text, kind) for text, kind in _paths(typed.group(1))
+             if text.endswith("/") or text.endswith((".yml", ".yaml"))]
+    return Completion([text for text, _ in found], typed.start(1), cursor_pos,
+                      [kind for _, kind in found])
+
+
 def _paths(partial):
     """Directory entries completing a path or file:// URI; directories end with /."""
     scheme = "file://" if partial.startswith("file://") else ""
@@ -414,6 +429,7 @@ KEYWORD_SYNTAX = {
     "OR": "<comparison> OR <comparison>",
     "NOT": "<attribute> NOT <operator> <value> | <attribute> IS NOT NULL",
     "IS": "<attribute> IS [NOT] NULL",
+    "SIGMA": "... WHERE SIGMA '<Sigma rule file or folder>'   (with AND, OR, other conditions)",
     "IN": "<attribute> IN (<value>, ...)",
     "LIKE": "<attribute> LIKE '<pattern with % and _>'",
     "MATCHES": "<attribute> MATCHES '<regular expression>'",

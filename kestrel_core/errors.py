@@ -102,6 +102,10 @@ class InvalidArgument(KestrelSemanticError):
     pass
 
 
+class SigmaRuleError(KestrelSemanticError):
+    """A Sigma rule cannot be read, or cannot run as written (not applicable)."""
+
+
 class DataSourceError(KestrelError):
     """A data source could not be reached, read or understood."""
 

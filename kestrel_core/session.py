@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from . import completion, runtime, semantics
 from .analytics import AnalyticsManager, huntflow
-from .commands import HANDLERS
+from . import commands
 from .commands.apply import huntflow_steps
 from .commands.base import Context
 from .config import load_config
@@ -155,7 +155,7 @@ class Session(AbstractContextManager):
         try:
             resolved = semantics.check(stmt, self.symtable, self._store, codeblock,
                                        self.config, datetime.now(timezone.utc))
-            outcome = HANDLERS[type(stmt)](resolved, ctx)
+            outcome = commands.run(resolved, ctx)
             summary = None
             if outcome.variable is not None:
                 # views are lazy: reading the new one here surfaces its errors before commit

@@ -20,17 +20,18 @@ class Variable:
     inputs: tuple = ()                  # variables it was derived from
     references: tuple = ()              # variables whose values its WHERE used
     grouped: bool = False               # a GROUP result: rows, not entities
+    rules: tuple = ()                   # Sigma rules its WHERE ran, each with its condition
 
     def to_appdata(self) -> dict:
         data = asdict(self)
-        for key in ("native_queries", "inputs", "references"):
+        for key in ("native_queries", "inputs", "references", "rules"):
             data[key] = list(data[key])
         return data
 
     @classmethod
     def from_appdata(cls, data: dict) -> "Variable":
         data = dict(data)
-        for key in ("native_queries", "inputs", "references"):
+        for key in ("native_queries", "inputs", "references", "rules"):
             data[key] = tuple(data.get(key, ()))
         return cls(**data)
 

@@ -66,6 +66,7 @@ class AnalyticsContext:
     geoip_db: tuple = ()       # the configuration's MaxMind databases (geoip, ip_map)
     _timestamped: Callable = None
     _huntflow: Callable = None
+    _sigma: Callable = None
 
     def require_entities(self):
         """AnalyticsError when an ON variable holds GROUP rows (no ids, no records)."""
@@ -83,6 +84,13 @@ class AnalyticsContext:
     def huntflow(self) -> tuple:
         """Every variable definition of the hunt as HuntflowSteps, oldest first."""
         return self._huntflow()
+
+    def sigma_matches(self, name, location: str) -> tuple:
+        """(the Sigma rules at `location` for an ON variable's entity type, {entity id:
+        [rules it matches]}), matched by the store as WHERE SIGMA matches them."""
+        if name not in self.variables:
+            raise AnalyticsError(f"{name} is not one of the ON variables")
+        return self._sigma(name, location)
 
 
 class AnalyticsManager:

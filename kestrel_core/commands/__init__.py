@@ -12,7 +12,8 @@ most of a session's start-up (tests/test_startup.py).
 from __future__ import annotations
 
 from ..syntax import ast
-from . import apply, describe, disp, find, get, group, info, join, new, save, sort, transform
+from . import (apply, describe, disp, find, get, group, info, join, new, save, sigma, sort,
+               transform)
 
 HANDLERS = {
     ast.Get: get.run,
@@ -31,3 +32,10 @@ HANDLERS = {
     ast.Explain: info.run_explain,
     ast.Describe: describe.run,
 }
+
+
+def run(resolved, ctx):
+    """The statement's handler, then what its SIGMA clauses add (labels, the rules that
+    fired)."""
+    outcome = HANDLERS[type(resolved.stmt)](resolved, ctx)
+    return sigma.label(resolved, ctx, outcome) if resolved.sigma else outcome

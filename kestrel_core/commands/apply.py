@@ -45,6 +45,7 @@ def run(resolved, ctx):
         geoip_db=tuple(ctx.config.geoip_db),
         _timestamped=lambda name: pd.DataFrame(ctx.store.timestamped(variables[name].view)),
         _huntflow=lambda: huntflow_steps(ctx.store, ctx.symtable),
+        _sigma=lambda name, location: _sigma_matches(ctx.store, variables[name], location),
     )
     try:
         result = ctx.analytics.run(stmt.uri, frames, dict(resolved.arguments), context)
@@ -59,6 +60,11 @@ def run(resolved, ctx):
     if lines:
         displays.append(Text(f"APPLY {stmt.uri}", lines))
     return Outcome(results=displays)
+
+
+def _sigma_matches(store, variable: Variable, location: str) -> tuple:
+    from ..sigma.labels import matches
+    return matches(store, variable, location)
 
 
 def frame_of(store, variable: Variable) -> pd.DataFrame:

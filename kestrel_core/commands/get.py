@@ -35,7 +35,8 @@ def run(resolved, ctx):
         where = None if where is ALWAYS else where
         query_id, span = uuid.uuid4().hex, None
         parts = ctx.sources.parts(uri)
-        if not all(whole for _, whole in parts):
+        queried = not all(whole for _, whole in parts)
+        if queried:
             try:
                 result = ctx.sources.query(uri, Query(stmt.entity_type, where, window),
                                            ctx.progress)
@@ -49,7 +50,9 @@ def run(resolved, ctx):
             native += done
             span = TimeSpan.of(span, copied)
         ctx.sources.answered(uri)
-        center = center_part(where, stmt.entity_type) if where is not None else ALWAYS
+        # a source's records hold other entities too; bundles' were matched entity by entity
+        center = center_part(where, stmt.entity_type) if where is not None and queried \
+            else ALWAYS
         ctx.store.extract(view, stmt.entity_type, query_id, None if center is ALWAYS else center)
         notes = _outside(window, span, uri)
     # the source matched the WHERE and the window: what is left is the LIMIT

@@ -33,11 +33,22 @@ def run_explain(resolved, ctx):
     lines = []
     for variable in _lineage(ctx, stmt.input):
         lines.append(f"{variable.statement}")
+        if variable.rules:
+            lines.append(f"    {len(variable.rules)} Sigma rules, each with the condition it "
+                         "became:")
+            lines.extend(f"      {rule}" for rule in variable.rules)
         if variable.pattern:
-            lines.append(f"    STIX pattern: {variable.pattern}")
+            lines.append(f"    STIX pattern: {_shortened(variable.pattern)}")
         for query in variable.native_queries:
             lines.append(f"    {variable.source}: {query}")
     return Outcome(results=[Text(f"EXPLAIN {stmt.input}", [redact(line) for line in lines])])
+
+
+def _shortened(pattern: str, most: int = 4000) -> str:
+    """A pattern as long as a folder of rules makes it is not read whole: its start."""
+    if len(pattern) <= most:
+        return pattern
+    return f"{pattern[:most]} ... ({len(pattern):,} characters in all)"
 
 
 def _lineage(ctx, name, seen=None):

@@ -111,7 +111,10 @@ def attribute_notes(where, entity_type, catalog) -> list:
 
 
 def comparisons(node):
-    """The comparisons of an ECGP (None: none), in source order."""
+    """The comparisons written in an ECGP (None: none), in source order; not those of
+    Sigma rules."""
+    if isinstance(node, ast.RuleCondition):
+        return
     if isinstance(node, ast.BoolExpr):
         for operand in node.operands:
             yield from comparisons(operand)

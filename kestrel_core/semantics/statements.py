@@ -8,6 +8,8 @@ statement at fault.  Nothing is written: the handlers execute what comes out.
 
 from __future__ import annotations
 
+import dataclasses
+
 from ..errors import (KestrelSemanticError, UnknownAttribute, UnsupportedRelation,
                       VariableNotFound)
 from ..stix import entity_type_error
@@ -15,6 +17,7 @@ from ..syntax import ast
 from .attributes import attribute_problem, comparisons, unknown_attribute
 from .relations import find_links, find_relations
 from .resolved import Resolved, Selection
+from .sigma import expand_statement, has_sigma
 from .where import check_values, resolve_where
 
 # A transform's entity type, when it is not its input's.
@@ -268,5 +271,15 @@ CHECKS = {
 def check(stmt, symtable, catalog, source, config, now) -> Resolved:
     """The statement checked and resolved; KestrelSemanticError (with a position) if not."""
     checker = Checker(stmt, symtable, catalog, source, config, now)
-    return CHECKS[type(stmt)](checker, stmt, checker.variables())
+    variables = checker.variables()
+    if not has_sigma(statement_where(stmt)):
+        return CHECKS[type(stmt)](checker, stmt, variables)
+    if isinstance(stmt, (ast.Get, ast.Find)):
+        checker.entity_type(stmt.entity_type)
+        entity_type = stmt.entity_type
+    else:
+        entity_type = variables[stmt.expression.input].entity_type
+    checker.stmt, uses = expand_statement(stmt, entity_type, source)
+    resolved = CHECKS[type(stmt)](checker, checker.stmt, variables)
+    return dataclasses.replace(resolved, stmt=stmt, sigma=uses)
 

@@ -29,7 +29,7 @@ from ..redaction import redact
 from .indexes import BOOKKEEPING, Indexing
 from .references import ref_targets
 from .where import (LIKE_FUNCTION, POSTGRESQL_FUNCTIONS, SUBNET_FUNCTION, SqlWhere, identifier,
-                    in_subnet, like)
+                    in_subnet, like, match)
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,7 @@ class StoreBase(Indexing):
             self.fp.connection.execute("PRAGMA journal_mode = WAL")
             self.fp.connection.execute("PRAGMA synchronous = NORMAL")
             self.fp.connection.create_function(LIKE_FUNCTION, 2, like, deterministic=True)
+            self.fp.connection.create_function("match", 2, match, deterministic=True)
             self.fp.connection.create_function(SUBNET_FUNCTION, 2, in_subnet,
                                                deterministic=True)
         else:
@@ -167,9 +168,18 @@ class StoreBase(Indexing):
         with self.errors("cannot read attributes"):
             return self.fp.columns(view)
 
-    def _translator(self) -> SqlWhere:
-        """ECGP/path -> SQL for one statement: each table's columns read once."""
-        return SqlWhere(self.fp.dialect, functools.lru_cache(maxsize=None)(self._table_columns))
+    def _translator(self, prematch=False) -> SqlWhere:
+        """ECGP/path -> SQL for one statement: each table's columns read once.  With
+        `prematch`, for SQL run at once: MATCHES read values matched beforehand
+        (`_prematched`)."""
+        return SqlWhere(self.fp.dialect, functools.lru_cache(maxsize=None)(self._table_columns),
+                        prematch)
+
+    def _prematched(self, sql: SqlWhere):
+        """Test the expressions `sql` wrote once per distinct value (store/matched.py)."""
+        if sql.matched:
+            from .matched import fill
+            fill(self, sql.matched)
 
     def _table_columns(self, table: str) -> list:
         if table not in self.fp.types(private=True):

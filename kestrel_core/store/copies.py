@@ -112,7 +112,7 @@ class Copies(Ingesting):
         when the record has such an entity), and whose own comparisons hold."""
         if entity_type not in self.fp.types() or not keys:
             return
-        sql = self._translator()
+        sql = self._translator(prematch=ast.holds_rules(where))
         table = identifier(entity_type)
         held = ['c.target_ref = e."id"', "s.query_id IN "
                 f"({', '.join(sql.literal(f'copy-{k}') for k in keys)})"]
@@ -128,35 +128,36 @@ class Copies(Ingesting):
                 return
             if center is not ALWAYS:
                 own = [sql.where(center, entity_type, "e", self.fp.columns(entity_type))]
-            if _about_others(where, entity_type):
+            if about_others(where, entity_type):
                 held.append(self._record_condition(sql, where, entity_type))
         # each entity once, tested where it is stored: a semi-join, no DISTINCT over
         # its occurrences in every record
         in_copies = (f'EXISTS (SELECT 1 FROM "__contains" c JOIN "__queries" s ON s.sco_id = '
                      f"c.source_ref{joins} WHERE {' AND '.join(held)})")
         with self.errors(f"cannot select {entity_type} entities"):
+            self._prematched(sql)
             self.fp.connection.cursor().execute(
                 f'INSERT INTO "__queries" (sco_id, query_id) SELECT e."id", '
                 f"{sql.literal(query_id)} FROM {table} e WHERE "
                 f"{' AND '.join([*filter(None, own), in_copies])}")
             self.fp.connection.commit()
 
-    def _record_condition(self, sql, node, center: str) -> str:
-        """`node` matched against the record s.sco_id: each comparison holds when some
+    def _record_condition(self, sql, node, center: str, record: str = "s.sco_id") -> str:
+        """`node` matched against the record `record`: each comparison holds when some
         entity of its type in the record satisfies it."""
         if isinstance(node, ast.BoolExpr):
-            parts = [self._record_condition(sql, o, center) for o in node.operands]
+            parts = [self._record_condition(sql, o, center, record) for o in node.operands]
             return "(" + f" {node.op} ".join(parts) + ")"
         kind = node.path.entity_type or center
         if kind not in self.fp.types():
             return "1 = 0"
         test = sql.where(node, kind, "x", self.fp.columns(kind)) or "1 = 1"
         return (f'EXISTS (SELECT 1 FROM "__contains" k JOIN {identifier(kind)} x ON '
-                f'x."id" = k.target_ref WHERE k.source_ref = s.sco_id AND {test})')
+                f'x."id" = k.target_ref WHERE k.source_ref = {record} AND {test})')
 
 
-def _about_others(node, entity_type: str) -> bool:
+def about_others(node, entity_type: str) -> bool:
     """Whether an ECGP compares attributes of other entity types (extended subgraphs)."""
     if isinstance(node, ast.BoolExpr):
-        return any(_about_others(o, entity_type) for o in node.operands)
+        return any(about_others(o, entity_type) for o in node.operands)
     return node.path.entity_type not in (None, entity_type)

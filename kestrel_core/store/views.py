@@ -12,12 +12,13 @@ from datetime import datetime
 
 from firepit.query import Column, Filter, Join, Predicate, Projection, Query, Table, Unique
 
-from ..syntax.ecgp import UNIT_SECONDS
+from ..syntax import ast
+from ..syntax.ecgp import ALWAYS, NEVER, UNIT_SECONDS, center_part
 from ..timestamps import format_timestamp
 from .base import ROW
-from .copies import Copies
+from .copies import Copies, about_others
 from .reading import KEY, Reading
-from .where import identifier
+from .where import FALSE, identifier
 
 
 class Store(Reading, Copies):
@@ -29,11 +30,19 @@ class Store(Reading, Copies):
         if entity_type not in self.fp.types():
             self.empty_view(view, entity_type)
             return
-        condition = None
+        condition, sql = None, self._translator(prematch=ast.holds_rules(where))
         if where is not None:
-            condition = self._translator().where(where, entity_type, identifier(entity_type),
-                                                 self.fp.columns(entity_type))
+            condition = sql.where(where, entity_type, identifier(entity_type),
+                                  self.fp.columns(entity_type))
         with self.errors(f"cannot select {entity_type} entities"):
+            if condition and ast.holds_rules(where):
+                table, fixed = identifier(entity_type), f"{query_id}-rules"
+                self._prematched(sql)
+                self._fix(fixed, f"SELECT DISTINCT {table}.\"id\" FROM __queries INNER JOIN "
+                                 f"{table} ON {table}.\"id\" = __queries.sco_id WHERE "
+                                 f"__queries.query_id = {self._translator().literal(query_id)}"
+                                 f" AND {condition}")
+                query_id, condition = fixed, None
             self._create_view(view, self._queried(entity_type, query_id, condition),
                               entity_type, deps=[entity_type])
 
@@ -46,15 +55,73 @@ class Store(Reading, Copies):
                   f"__queries.query_id = {self._translator().literal(query_id)}")
         return select + (f" AND {condition}" if condition else "")
 
+    def _fix(self, query_id: str, ids: str):
+        """Note the entity ids a SELECT gives under `query_id`, once: a view over a
+        folder of Sigma rules would evaluate thousands of expressions at every read."""
+        self.fp.connection.cursor().execute(
+            f"INSERT INTO __queries (sco_id, query_id) SELECT m.\"id\", "
+            f"{self._translator().literal(query_id)} FROM ({ids}) AS m")
+        self.fp.connection.commit()
+
     def filter(self, view: str, entity_type: str, input_view: str, where):
-        """A view of the entities of `input_view` that match `where` (an ECGP)."""
+        """A view of the entities of `input_view` that match `where` (an ECGP).  A
+        comparison about another entity type holds when a record of the entity has such
+        an entity that satisfies it (as GET matches records)."""
         with self.errors("cannot filter"):
+            columns, rules = self.fp.columns(input_view), ast.holds_rules(where)
+            sql = self._translator(prematch=rules and "id" in columns)
             select = f"SELECT * FROM ({self.fp._get_view_def(input_view)}) AS tmp"
-            condition = self._translator().where(where, entity_type, "tmp",
-                                                 self.fp.columns(input_view))
+            condition = self._entity_condition(sql, where, entity_type, "tmp", columns)
+            if condition and sql.matched is not None:
+                fixed = f"rules-{uuid.uuid4().hex}"
+                self._prematched(sql)
+                self._fix(fixed, f"SELECT DISTINCT tmp.\"id\" FROM "
+                                 f"({self.fp._get_view_def(input_view)}) AS tmp WHERE {condition}")
+                condition = (f'tmp."id" IN (SELECT sco_id FROM __queries WHERE query_id = '
+                             f"{sql.literal(fixed)})")
             if condition:
                 select += f" WHERE {condition}"
             self._create_view(view, select, entity_type, deps=[input_view])
+
+    def _entity_condition(self, sql, where, entity_type, alias, columns):
+        """SQL of `where` for the entity at `alias`: its own comparisons, and those about
+        other types matched in a record that holds it; None when nothing is asked."""
+        if where is ALWAYS or where is NEVER:
+            return None if where is ALWAYS else FALSE
+        own = center_part(where, entity_type)
+        condition = None if own is ALWAYS else (
+            FALSE if own is NEVER else sql.where(own, entity_type, alias, columns))
+        if about_others(where, entity_type) and "id" in columns:
+            record = self._record_condition(sql, where, entity_type, "k0.source_ref")
+            condition = " AND ".join(filter(None, [condition, (
+                f'EXISTS (SELECT 1 FROM "__contains" k0 WHERE k0.target_ref = {alias}."id" '
+                f"AND {record})")]))
+        return condition
+
+    def matching(self, view: str, entity_type: str, conditions: list) -> tuple:
+        """([ids of `view`'s entities matching each condition (an ECGP)], {id: entity
+        key}): which Sigma rules each entity of a result matched, and which rows hold
+        the same entity (kestrel.identity)."""
+        sql, columns = self._translator(prematch=True), self.fp.columns(view)
+        matched, keys = [set() for _ in conditions], {}
+        tests = [self._entity_condition(sql, c, entity_type, "tmp", columns) or "1 = 1"
+                 for c in conditions]
+        key = self.entity_key(self.entity_parts(sql, entity_type, "tmp", columns))
+        with self.errors("cannot match the rules"):
+            self._prematched(sql)
+            for at in range(0, max(len(conditions), 1), 200):  # SQLite: 2,000 columns
+                chunk = tests[at:at + 200]
+                rows = self.fp._query(
+                    f'SELECT DISTINCT tmp."id" AS id, {key} AS entity_key'
+                    + "".join(f", CASE WHEN {t} THEN 1 ELSE 0 END AS r{i}"
+                              for i, t in enumerate(chunk))
+                    + f" FROM {identifier(view)} AS tmp").fetchall()
+                for row in rows:
+                    keys[row["id"]] = row["entity_key"]
+                    for i in range(len(chunk)):
+                        if row[f"r{i}"]:
+                            matched[at + i].add(row["id"])
+        return matched, keys
 
     def copy_view(self, view: str, entity_type: str, source_view: str):
         """A new view with the same definition (and so the same rows, in the same order)."""
@@ -318,3 +385,4 @@ class Store(Reading, Copies):
 
 def iso(moment) -> str:
     return format_timestamp(moment) if isinstance(moment, datetime) else moment
+

@@ -37,9 +37,12 @@ class SqlWhere:
     """Translates for one dialect ("sqlite3" or "postgresql"); `columns_of(table)`
     gives a table's columns, empty when the table does not exist."""
 
-    def __init__(self, dialect: str, columns_of: Callable[[str], list]):
+    def __init__(self, dialect: str, columns_of: Callable[[str], list], prematch=False):
         self.dialect = dialect
         self.columns_of = columns_of
+        # (table, column, regex) -> number: MATCHES read from the values matched before
+        # the statement runs (store/matched.py), when `prematch`
+        self.matched = {} if prematch else None
 
     def where(self, node, entity_type: str, table: str, columns: list) -> str | None:
         """The condition on rows of `table` (`entity_type` entities with `columns`); None
@@ -89,7 +92,7 @@ class SqlWhere:
             return FALSE  # STIX: a comparison on a missing property is false
         expression = f"{table}.{identifier(column)}"
         if not listed:
-            return self._test(expression, node)
+            return self._test(expression, node, (entity_type, column))
         # a list stored as JSON text (a single value counts as a list of one): true when
         # some element passes
         if self.dialect == "postgresql":
@@ -130,13 +133,20 @@ class SqlWhere:
 
     # ------------------------------------------------------------ operators and values
 
-    def _test(self, expression: str, node) -> str:
+    def _test(self, expression: str, node, source=None) -> str:
+        """`node`'s test of the SQL `expression`; `source` (table, column) is where it
+        is stored, when it is a column."""
         op, value = node.op, node.value
         if op == "IS":  # a value is there (where() negates the whole path for IS NULL)
             return f"{expression} IS NOT NULL"
         if op == "IN":
             values = value if isinstance(value, tuple) else (value,)
             test = f"{expression} IN ({', '.join(self.literal(v) for v in values)})"
+        elif op == "MATCHES" and self.matched is not None and source and not \
+                node.path.attribute.endswith("payload_bin"):
+            number = self.matched.setdefault((*source, value), len(self.matched))
+            test = (f'CAST({expression} AS TEXT) IN (SELECT "value" FROM "{MATCHED}" '
+                    f'WHERE "pattern" = {number})')
         elif op in ("LIKE", "MATCHES"):  # the check stage checked the expression
             test = self._text_match(expression, op, value,
                                     node.path.attribute.endswith("payload_bin"))
@@ -191,6 +201,7 @@ class SqlWhere:
 
 
 LIKE_FUNCTION = "kestrel_like"
+MATCHED = "__kestrel_matched"  # see store/matched.py
 SUBNET_FUNCTION = "kestrel_in_subnet"
 JSON_LIST_FUNCTION = "kestrel_json_list"
 
@@ -235,6 +246,19 @@ def like(pattern, value) -> bool:
     if pattern is None or value is None:
         return None
     return _like_regex(pattern).fullmatch(value) is not None
+
+
+@functools.lru_cache(maxsize=32768)
+def _search_regex(pattern: str):
+    return re.compile(pattern, re.DOTALL)
+
+
+def match(pattern, value) -> bool:
+    """MATCHES for SQLite, as firepit's (a search, `.` matching newlines) with compiled
+    expressions kept: a folder of Sigma rules holds thousands, beyond re's own cache."""
+    if pattern is None or value is None:
+        return False
+    return _search_regex(pattern).search(value) is not None
 
 
 def in_subnet(address, network) -> bool:

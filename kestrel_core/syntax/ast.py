@@ -90,7 +90,29 @@ class BoolExpr:
     span: Span = _span_field()
 
 
-Ecgp = Union[Comparison, BoolExpr]
+@dataclass(frozen=True)
+class RuleCondition(BoolExpr):
+    """What a SIGMA clause became (an OR over its rules' conditions): the rules' fields
+    were mapped when they were translated, so the check of the attributes a hunter wrote
+    passes over it (a rule may name attributes the data lacks: they are absent)."""
+
+
+def holds_rules(node) -> bool:
+    """Whether an ECGP holds what SIGMA clauses became."""
+    return isinstance(node, RuleCondition) or (
+        isinstance(node, BoolExpr) and any(holds_rules(o) for o in node.operands))
+
+
+@dataclass(frozen=True)
+class SigmaRules:
+    """`SIGMA 'path'`: the detection of the Sigma rules in a file or folder; the check
+    stage replaces it with the comparisons the rules become."""
+
+    path: str
+    span: Span = _span_field()
+
+
+Ecgp = Union[Comparison, BoolExpr, SigmaRules]
 
 
 @dataclass(frozen=True)

@@ -205,10 +205,10 @@ def relax(node, keep):
     if isinstance(node, ast.Comparison):
         return node if keep(node) else ALWAYS
     return simplify(dataclasses.replace(
-        node, operands=tuple(_as_node(relax(o, keep)) for o in node.operands)))
+        node, operands=tuple(as_node(relax(o, keep)) for o in node.operands)))
 
 
-def _as_node(result):
+def as_node(result):
     """simplify() accepts ALWAYS/NEVER only at the top; wrap them as neutral comparisons."""
     if result is ALWAYS:
         return ast.Comparison(ast.AttrPath(None, "id"), "IN", (), negated=True)

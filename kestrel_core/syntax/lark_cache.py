@@ -60,16 +60,23 @@ def load_parser(package: str, grammar: str, folder: Path | None, **options) -> L
 
 
 def _write(parser: Lark, key: bytes, path: Path):
-    """Written beside and renamed over; a write that fails (a full disk) only costs the
-    cache, never the parser."""
+    def save(out):
+        out.write(key + b"\n")
+        parser.save(out)
+    write_atomic(path, save)
+
+
+def write_atomic(path: Path, save):
+    """`save(file)` written beside `path` and renamed over it; a write that fails (a full
+    disk, something that cannot be pickled) only costs the cache, never the caller."""
     partial = None
     try:
-        handle, partial = tempfile.mkstemp(dir=path.parent, prefix=".parser-", suffix=".partial")
+        handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-",
+                                           suffix=".partial")
         with os.fdopen(handle, "wb") as out:
-            out.write(key + b"\n")
-            parser.save(out)
+            save(out)
         os.replace(partial, path)
-    except Exception:  # OSError, or lark failing to pickle: the next start builds again
+    except Exception:
         if partial is not None:
             with suppress(OSError):
                 os.unlink(partial)

@@ -284,6 +284,10 @@ class ToAst(Transformer):
         return ast.Comparison(_attr_path(children[0]), "IS", None, len(children) == 3,
                               span_of(meta))
 
+    @v_args(meta=True)
+    def sigma_rules(self, meta, children):
+        return ast.SigmaRules(children[0], span_of(meta))
+
     def operator(self, children):
         negated = len(children) == 2
         op = str(children[-1]).upper()

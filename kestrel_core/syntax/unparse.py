@@ -48,6 +48,8 @@ def value_text(value) -> str:
 
 
 def ecgp_text(node) -> str:
+    if isinstance(node, ast.SigmaRules):
+        return f"SIGMA {value_text(node.path)}"
     if isinstance(node, ast.Comparison):
         path = node.path.attribute
         if node.path.entity_type:
