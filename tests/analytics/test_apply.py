@@ -39,7 +39,7 @@ def test_only_registered_analytics_run(session):
             f'no analytics "{uri[9:]}" is registered (registered: dict_value, explode, '
             "free_form, geoip, half_bad, huntflow_graph, ip_class, ip_map, lazy, log4shell, "
             "name_length, no_id, not_a_result, other_variable, parameters, plotly_figure, "
-            "process_tree, stranger, suspicious_cmdline, timeline)")
+            "process_tree, sigma, stranger, suspicious_cmdline, timeline)")
 
 
 @pytest.mark.parametrize("target, message", [

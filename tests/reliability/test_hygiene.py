@@ -435,7 +435,7 @@ def test_unregistered_python_analytics_are_never_imported(tmp_path, monkeypatch,
                 session.execute(f"APPLY python://{uri} ON procs")
             assert caught.value.message == (
                 f'no analytics "{uri}" is registered (registered: geoip, huntflow_graph, '
-                'ip_class, ip_map, log4shell, process_tree, suspicious_cmdline, timeline)')
+                'ip_class, ip_map, log4shell, process_tree, sigma, suspicious_cmdline, timeline)')
         assert session.complete("APPLY python://", 15).matches  # lists names, imports none
     assert not marker.exists() and module not in sys.modules
 

@@ -1,14 +1,23 @@
 """Sigma rules: the reference evaluator (tests/sigma/reference.py) on hand-made cases, then
-Kestrel's `WHERE SIGMA` against it, rule by rule, on the shared STIX bundles.
+Kestrel's `WHERE SIGMA` against it, rule by rule.
 
 The reference is written apart from kestrel_core (it imports nothing of it); its unit tests
 below have answers worked out by hand.  The differential tests run every SigmaHQ rule of
 ../shared/data/sigma/rules (windows/process_creation, linux/process_creation,
-windows/network_connection) over every shared bundle holding the rule's entity type, with
-one Session per bundle: the bundle's entities are read once (`procs = GET process FROM
-...`), then each rule is `hits_N = procs WHERE SIGMA '<rule>'`.  A rule Kestrel reports
-"not applicable", or the reference cannot evaluate, is skipped (and counted in a line
-printed at the end of the run).
+windows/network_connection) and compare the keys of the entities Kestrel returns with the
+reference's, on
+
+- every shared bundle holding the rule's entity type (processes, network traffic);
+- synthetic records made from the rules' own values (the shared bundles make only a handful
+  of rules fire), a bundle per SYNTHETIC_CHUNK rules;
+- for network rules, copies without `Initiated`/`SourceIsIpv6` (fields no STIX record has,
+  which keep nearly every SigmaHQ network rule from firing), on both.
+
+One Session per bundle: its entities are read once (`ents = GET process FROM file://...`),
+then each rule is `hits_N = ents WHERE SIGMA '<rule>'`; a few rules also run as GET ... FROM
+the bundle WHERE SIGMA.  A rule Kestrel reports "not applicable", or the reference cannot
+evaluate, is skipped; each differential writes its counts (compared, matching something,
+different, skipped) in a line at the end of the run.
 """
 
 from __future__ import annotations
@@ -90,11 +99,6 @@ logsource:
 detection:
 {detection}
 """)
-
-
-def _record(*objects: dict, record_id="observed-data--1") -> dict:
-    return {"type": "observed-data", "id": record_id,
-            "objects": {str(i): o for i, o in enumerate(objects)}}
 
 
 def _proc_record(pid=1, name="a.exe", command_line=None, binary=None, directory=None,
@@ -988,6 +992,210 @@ def test_network_rule_without_initiated_matches_as_reference(hunts, stripped, bu
              rule_path=paths[rel])
 
 
+# ---------------------------------------------------------------------------------------------
+# differential on hand-made records: the corners of the field contract and of Sigma's value
+# semantics, each rule's answer worked out by hand (checked on the reference) and then asked
+# of Kestrel.
+
+
+def _stamp(i: int) -> str:
+    return (EPOCH + timedelta(seconds=i)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def _edge_record(i: int, objects: dict) -> dict:
+    return {"type": "observed-data", "id": f"observed-data--00000000-0000-4000-8000-{i:012d}",
+            "created": _stamp(i), "modified": _stamp(i), "first_observed": _stamp(i),
+            "last_observed": _stamp(i), "number_observed": 1, "objects": objects}
+
+
+def _edge_process(i: int, pid: int, **attrs) -> dict:
+    """A record with one process: name, cl (command line), bin (binary name; None for a
+    binary without name), dir, hashes, user, cwd."""
+    objects, process = {}, {"type": "process", "pid": pid}
+    if "name" in attrs:
+        process["name"] = attrs["name"]
+    if "cl" in attrs:
+        process["command_line"] = attrs["cl"]
+    if "cwd" in attrs:
+        process["cwd"] = attrs["cwd"]
+    if "bin" in attrs or "hashes" in attrs:
+        binary = {"type": "file"}
+        if attrs.get("bin") is not None:
+            binary["name"] = attrs["bin"]
+        if "hashes" in attrs:
+            binary["hashes"] = attrs["hashes"]
+        if "dir" in attrs:
+            objects["9"] = {"type": "directory", "path": attrs["dir"]}
+            binary["parent_directory_ref"] = "9"
+        objects["8"] = binary
+        process["binary_ref"] = "8"
+    if "user" in attrs:
+        objects["7"] = {"type": "user-account", "user_id": attrs["user"]}
+        process["creator_user_ref"] = "7"
+    objects["0"] = process
+    return _edge_record(i, objects)
+
+
+EDGE_PROCESSES = [
+    _edge_process(1, 101, name="cmd.exe", bin="cmd.exe", dir="C:\\Windows\\System32",
+                  cl="cmd /c whoami"),
+    _edge_process(2, 102, name="cmd.exe", bin="cmd.exe", cl="cmd /c WHOAMI"),   # no directory
+    _edge_process(3, 103, name="cmd.exe", cl="cmd\n/c whoami"),        # no binary; a newline
+    _edge_process(4, 104, name="cmd.exe", bin=None, dir="C:\\x", cl=""),  # binary without name
+    _edge_process(5, 105, cl="ÄRGER straße"),                        # no name, no binary
+    _edge_process(6, 106, name="x.exe", bin="x.exe", dir="C:\\a*b?c", cl="a*b?c\\d",
+                  user="NT AUTHORITY\\SYSTEM", cwd="C:\\Users\\Public\\"),
+    _edge_process(7, 107, name="y.exe", bin="Y.EXE", dir="c:\\windows\\system32",
+                  cl="-enc AAA /enc BBB", hashes={"MD5": "aa", "SHA-256": "BB"}),
+]
+ALL_PIDS = [101, 102, 103, 104, 105, 106, 107]
+
+# (name, detection (YAML under `detection:`), pids it matches)
+EDGE_PROCESS_RULES = [
+    ("image_endswith", "sel:\n    Image|endswith: '\\cmd.exe'\ncondition: sel",
+     [101, 102, 103, 104]),
+    ("image_exact_case", "sel:\n    Image: 'c:\\windows\\system32\\CMD.exe'\ncondition: sel",
+     [101]),
+    ("image_without_directory", "sel:\n    Image: '\\cmd.exe'\ncondition: sel",
+     [102, 103, 104]),
+    ("not_image", "sel:\n    Image|endswith: '\\cmd.exe'\ncondition: not sel", [105, 106, 107]),
+    ("image_null", "sel:\n    Image: null\ncondition: sel", [105]),
+    ("image_exists_false", "sel:\n    Image|exists: false\ncondition: sel", [105]),
+    ("command_line_exists", "sel:\n    CommandLine|exists: true\ncondition: sel", ALL_PIDS),
+    ("wildcard_multi", "sel:\n    CommandLine: 'cmd*whoami'\ncondition: sel", [101, 102, 103]),
+    ("wildcard_single", "sel:\n    CommandLine: 'cmd?/c whoami'\ncondition: sel",
+     [101, 102, 103]),
+    ("empty_string", "sel:\n    CommandLine: ''\ncondition: sel", [104]),
+    ("contains_empty", "sel:\n    CommandLine|contains: ''\ncondition: sel", ALL_PIDS),
+    ("non_ascii_case", "sel:\n    CommandLine|contains: 'ärger STRAßE'\ncondition: sel", [105]),
+    ("escaped_wildcards", "sel:\n    CommandLine: 'a\\*b\\?c\\d'\ncondition: sel", [106]),
+    ("escaped_wildcards_image", "sel:\n    Image|startswith: 'C:\\a\\*b\\?c\\'\ncondition: sel",
+     [106]),
+    ("regex_case_sensitive", "sel:\n    CommandLine|re: 'WHOAMI'\ncondition: sel", [102]),
+    ("regex_i", "sel:\n    CommandLine|re|i: 'WHOAMI$'\ncondition: sel", [101, 102, 103]),
+    ("regex_m", "sel:\n    CommandLine|re|m: '^/c'\ncondition: sel", [103]),
+    ("regex_s", "sel:\n    CommandLine|re|s: 'cmd.+whoami'\ncondition: sel", [101, 103]),
+    ("regex_dot_stops_at_newline", "sel:\n    CommandLine|re: 'cmd.+whoami'\ncondition: sel",
+     [101]),
+    ("cased", "sel:\n    CommandLine|cased|contains: 'WHOAMI'\ncondition: sel", [102]),
+    ("windash", "sel:\n    CommandLine|windash|contains|all:\n      - ' -enc '\n      - '-enc B'\n"
+     "condition: sel", [107]),
+    ("user", "sel:\n    User|contains: 'AUTHORI'\ncondition: sel", [106]),
+    ("current_directory", "sel:\n    CurrentDirectory|endswith: '\\Public\\'\ncondition: sel",
+     [106]),
+    ("hashes_sha256", "sel:\n    Hashes|contains: 'SHA256=bb'\ncondition: sel", [107]),
+    ("hashes_md5", "sel:\n    Hashes|contains: 'MD5=AA'\ncondition: sel", [107]),
+    ("md5", "sel:\n    md5: 'AA'\ncondition: sel", [107]),
+    ("sha256", "sel:\n    sha256: 'bb'\ncondition: sel", [107]),
+    ("process_id", "sel:\n    ProcessId: 104\ncondition: sel", [104]),
+    ("process_id_gt", "sel:\n    ProcessId|gt: 105\ncondition: sel", [106, 107]),
+    ("process_id_as_text", "sel:\n    ProcessId: '10*'\ncondition: sel", ALL_PIDS),
+    ("absent_field_negated", "sel:\n    OriginalFileName: 'cmd.exe'\ncondition: not sel",
+     ALL_PIDS),
+    ("absent_field", "sel:\n    OriginalFileName: 'cmd.exe'\ncondition: sel", []),
+]
+
+
+def _edge_traffic(i: int, src_port: int, processes: list) -> dict:
+    """A record with traffic 10.0.0.1:src_port -> 10.0.0.2:80/tcp and `processes`, dicts of
+    name (binary name), cl, opener (holds the traffic), parent (index of its parent)."""
+    objects = {"0": {"type": "ipv4-addr", "value": "10.0.0.1"},
+               "1": {"type": "ipv4-addr", "value": f"10.0.{i}.2"},
+               "2": {"type": "network-traffic", "src_ref": "0", "dst_ref": "1",
+                     "src_port": src_port, "dst_port": 80, "protocols": ["tcp"]}}
+    for n, spec in enumerate(processes):
+        objects[f"b{n}"] = {"type": "file", "name": spec["name"]}
+        process = {"type": "process", "pid": 1000 * i + n, "name": spec["name"],
+                   "binary_ref": f"b{n}"}
+        if "cl" in spec:
+            process["command_line"] = spec["cl"]
+        if spec.get("opener"):
+            process["opened_connection_refs"] = ["2"]
+        if "parent" in spec:
+            process["parent_ref"] = f"p{spec['parent']}"
+        objects[f"p{n}"] = process
+    return _edge_record(i, objects)
+
+
+EDGE_TRAFFIC = [
+    # 1001: opened by a.exe, whose parent notepad.exe is in the record too
+    _edge_traffic(1, 1001, [{"name": "notepad.exe"},
+                            {"name": "a.exe", "opener": True, "parent": 0}]),
+    _edge_traffic(2, 1002, []),                                            # no process
+    _edge_traffic(3, 1003, [{"name": "notepad.exe", "cl": "notepad x", "opener": True}]),
+    _edge_traffic(4, 1004, [{"name": "notepad.exe"}]),                     # not the opener
+    # 1005: no opener; the image of one process, the command line of another
+    _edge_traffic(5, 1005, [{"name": "notepad.exe"}, {"name": "b.exe", "cl": "b.exe go"}]),
+]
+
+# (name, detection, src ports it matches)
+EDGE_NETWORK_RULES = [
+    ("image", "sel:\n    Image|endswith: '\\notepad.exe'\ncondition: sel", [1003, 1004, 1005]),
+    ("not_image", "sel:\n    Image|endswith: '\\notepad.exe'\ncondition: not sel",
+     [1001, 1002, 1005]),
+    ("image_and_command_line_of_one_process",
+     "sel:\n    Image|endswith: '\\notepad.exe'\n    CommandLine|contains: 'go'\ncondition: sel",
+     []),
+    ("parent_image", "sel:\n    ParentImage|endswith: '\\notepad.exe'\ncondition: sel", [1001]),
+    ("image_null", "sel:\n    Image: null\ncondition: sel", [1002]),
+    ("port_but_not_image",
+     "sel:\n    DestinationPort: 80\nfilter:\n    Image|endswith: '\\a.exe'\n"
+     "condition: sel and not filter", [1002, 1003, 1004, 1005]),
+    ("cidr", "sel:\n    DestinationIp|cidr: '10.0.0.0/22'\n    Protocol: TCP\ncondition: sel",
+     [1001, 1002, 1003]),
+]
+EDGE_CASES = (
+    [pytest.param("process", name, detection, expected, id=f"process-{name}")
+     for name, detection, expected in EDGE_PROCESS_RULES]
+    + [pytest.param("network-traffic", name, detection, expected, id=f"network-{name}")
+       for name, detection, expected in EDGE_NETWORK_RULES])
+
+
+def _edge_rule_text(name: str, detection: str, entity_type: str) -> str:
+    category = "process_creation" if entity_type == "process" else "network_connection"
+    body = "\n".join("    " + line for line in detection.splitlines())
+    return (f"title: edge {name}\nlogsource:\n    category: {category}\n"
+            f"    product: windows\ndetection:\n{body}\n")
+
+
+def _edge_answer(entity_type: str, keys: set) -> list:
+    """pids of process keys, source ports of traffic keys."""
+    return sorted(k[1] if entity_type == "process" else k[2] for k in keys)
+
+
+@pytest.mark.parametrize("entity_type, name, detection, expected", EDGE_CASES)
+def test_reference_on_edge_records(entity_type, name, detection, expected):
+    rule = SigmaRule.from_yaml(_edge_rule_text(name, detection, entity_type))
+    records = EDGE_PROCESSES if entity_type == "process" else EDGE_TRAFFIC
+    assert _edge_answer(entity_type, ref.matching_keys(rule, records)) == expected
+
+
+@pytest.fixture(scope="module")
+def edge_hunts(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("sigma-edge")
+    opened = {}
+    for entity_type, records in (("process", EDGE_PROCESSES), ("network-traffic", EDGE_TRAFFIC)):
+        path = folder / f"edge-{entity_type}.json"
+        path.write_text(json.dumps({"type": "bundle", "spec_version": "2.0",
+                                    "id": "bundle--00000000-0000-4000-8000-000000000000",
+                                    "objects": records}))
+        opened[entity_type] = Hunt(path, entity_type)
+    yield folder, opened
+    for h in opened.values():
+        h.close()
+
+
+@needs_kestrel_sigma
+@pytest.mark.parametrize("entity_type, name, detection, expected", EDGE_CASES)
+def test_kestrel_on_edge_records(edge_hunts, entity_type, name, detection, expected):
+    folder, opened = edge_hunts
+    path = folder / f"{entity_type}-{name}.yml"
+    path.write_text(_edge_rule_text(name, detection, entity_type))
+    actual = _edge_answer(entity_type, opened[entity_type].kestrel(path))
+    assert actual == expected, (f"{name}: Kestrel {actual}, expected {expected} "
+                                f"(the reference's answer, worked out by hand)")
+
+
 # a few rules as GET ... FROM the bundle WHERE SIGMA, straight from the file
 DIRECT = [
     ("doctored-1k.json", "process", OUTLOOK),
@@ -1007,17 +1215,12 @@ DIRECT = [
 ]
 
 
-@needs_kestrel_sigma
-@pytest.mark.parametrize("bundle, entity_type, rel", [pytest.param(*c, id=f"{c[0]}::{c[2]}")
-                                                      for c in DIRECT])
-def test_get_from_bundle_where_sigma(bundle, entity_type, rel):
+def _get_where_sigma(bundle: str, entity_type: str, rule_path: pathlib.Path) -> set:
+    """Keys of `GET entity_type FROM file://bundle WHERE SIGMA 'rule_path'` in a Session of
+    its own (skips the test when Kestrel reports the rule not applicable)."""
     from kestrel.errors import KestrelError
     from kestrel.session import Session
 
-    rule_path = RULES / rel
-    rule = ref.load_rule(rule_path)
-    records = ref.load_records(SHARED_DATA / bundle)
-    expected = ref.matching_keys(rule, records)
     with Session() as s:
         try:
             s.execute(f"hits = GET {entity_type} FROM file://{SHARED_DATA / bundle} "
@@ -1028,13 +1231,35 @@ def test_get_from_bundle_where_sigma(bundle, entity_type, rel):
             raise
         rows = s.get_variable("hits")
     if entity_type == "process":
-        actual = {ref.process_key_of_row(r) for r in rows}
-    else:
-        actual = {ref.traffic_key_of_row(r) for r in rows}
+        return {ref.process_key_of_row(r) for r in rows}
+    return {ref.traffic_key_of_row(r) for r in rows}
+
+
+@needs_kestrel_sigma
+@pytest.mark.parametrize("bundle, entity_type, rel", [pytest.param(*c, id=f"{c[0]}::{c[2]}")
+                                                      for c in DIRECT])
+def test_get_from_bundle_where_sigma(bundle, entity_type, rel):
+    rule = ref.load_rule(RULES / rel)
+    expected = ref.matching_keys(rule, ref.load_records(SHARED_DATA / bundle))
+    actual = _get_where_sigma(bundle, entity_type, RULES / rel)
     assert actual == expected, (
         f"rule {rel} ({rule.title}) on {bundle}:\n"
         f"  expected only (reference):\n{_show(expected - actual)}\n"
         f"  actual only (Kestrel):\n{_show(actual - expected)}")
+
+
+@needs_kestrel_sigma
+@pytest.mark.parametrize("bundle, count", [("test_bundle_nt_1.json", 4),
+                                           ("test_bundle_nt_2.json", 7)])
+def test_get_from_bundle_where_sigma_network_rule_without_initiated(tmp_path, bundle, count):
+    """WinRM traffic (port 5985) of the Elastic bundles fires the remote PowerShell session
+    rule once Initiated/SourceIsIpv6 are taken out of it."""
+    rel = "windows/network_connection/net_connection_win_susp_remote_powershell_session.yml"
+    path = stripped_rule(rel, tmp_path)
+    expected = ref.matching_keys(ref.load_rule(path), ref.load_records(SHARED_DATA / bundle))
+    assert len(expected) == count
+    assert {k[4] for k in expected} == {5985}
+    assert _get_where_sigma(bundle, "network-traffic", path) == expected
 
 
 @needs_kestrel_sigma
