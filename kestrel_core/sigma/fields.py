@@ -53,7 +53,14 @@ class HashList:
 
     def of(self, algorithm: str) -> Optional[Attribute]:
         key = HASH_KEYS.get(algorithm.upper())
-        return Attribute(f"{self.prefix}binary_ref.hashes.'{key}'", self.entity_type) if key else None
+        return Attribute(f"{self.prefix}binary_ref.hashes.{hash_key(key)}",
+                         self.entity_type) if key else None
+
+
+def hash_key(key: str) -> str:
+    """A hash key as a path step: quoted when it holds more than letters and digits
+    (`MD5`, `'SHA-256'`), as firepit names the columns."""
+    return key if key.isalnum() else f"'{key}'"
 
 
 Target = Union[Attribute, ImagePath, HashList]
@@ -80,7 +87,7 @@ def _process_fields(separator: str, entity_type: Optional[str]) -> dict:
     fields.update({
         "CurrentDirectory": Attribute("cwd", entity_type),
         "Hashes": HashList("", entity_type),
-        "md5": Attribute("binary_ref.hashes.'MD5'", entity_type),
+        "md5": Attribute("binary_ref.hashes.MD5", entity_type),
         "sha1": Attribute("binary_ref.hashes.'SHA-1'", entity_type),
         "sha256": Attribute("binary_ref.hashes.'SHA-256'", entity_type),
     })

@@ -167,6 +167,8 @@ def _attribute(target: Attribute, value):
     if isinstance(value, st.SigmaRegularExpression):
         flags = "".join(sorted(value.sigma_to_re_flag[f] for f in value.flags))
         regex = value.regexp.to_plain()
+        if "s" not in flags:  # Kestrel's MATCHES lets `.` match a newline; Sigma's not
+            regex = dot_without_newline(regex)
         return compare(target, "MATCHES", f"(?{flags}){regex}" if flags else regex)
     if isinstance(value, st.SigmaCIDRExpression):
         return compare(target, "ISSUBSET", str(value.network))
@@ -185,6 +187,30 @@ def _attribute(target: Attribute, value):
     if isinstance(value, st.SigmaFieldReference):
         raise NotApplicable("|fieldref compares two fields; a WHERE compares with values")
     raise NotApplicable(f"it compares with a {type(value).__name__}")
+
+
+def dot_without_newline(regex: str) -> str:
+    """`regex` with each `.` that matches any character (not escaped, not in a class)
+    written `[^\n]`: the same expression without the DOTALL flag."""
+    out, i = [], 0
+    while i < len(regex):
+        char = regex[i]
+        if char == "\\":
+            out.append(regex[i:i + 2])
+            i += 2
+            continue
+        if char == "[":  # a class runs to the first `]` that is not its first member
+            end = i + 1
+            end += regex[end] == "^" if end < len(regex) else 0
+            end += regex[end] == "]" if end < len(regex) else 0
+            while end < len(regex) and regex[end] != "]":
+                end += 2 if regex[end] == "\\" else 1
+            out.append(regex[i:end + 1])
+            i = end + 1
+            continue
+        out.append("[^\\n]" if char == "." else char)
+        i += 1
+    return "".join(out)
 
 
 def tokens(value: st.SigmaString) -> list:

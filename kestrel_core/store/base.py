@@ -175,11 +175,23 @@ class StoreBase(Indexing):
         return SqlWhere(self.fp.dialect, functools.lru_cache(maxsize=None)(self._table_columns),
                         prematch)
 
-    def _prematched(self, sql: SqlWhere):
-        """Test the expressions `sql` wrote once per distinct value (store/matched.py)."""
+    def _possible(self, sql: SqlWhere, where, render):
+        """`where` (holding Sigma rules) with what no stored value can pass taken out:
+        `render(where)` writes it once with `sql`, so that its regular expressions are
+        tested once per distinct value (store/matched.py); the caller writes what is
+        returned again with the same `sql`, which reads those results."""
+        from .matched import prune
+
+        render(where)
+        self._fill(sql)
+        return prune(where, sql)
+
+    def _fill(self, sql: SqlWhere):
+        """Test the regular expressions `sql` wrote so far (store/matched.py)."""
+        from .matched import fill
+
         if sql.matched:
-            from .matched import fill
-            fill(self, sql.matched)
+            sql.found = fill(self, sql.matched)
 
     def _table_columns(self, table: str) -> list:
         if table not in self.fp.types(private=True):

@@ -122,25 +122,40 @@ class Copies(Ingesting):
             joins = f' JOIN "{RECORDS}" r ON r."id" = s.sco_id'
             held += [f'r."first_observed" >= {sql.literal(format_timestamp(start))}',
                      f'r."first_observed" < {sql.literal(format_timestamp(stop))}']
-        if where is not None:
-            center = center_part(where, entity_type)
+        if where is not None and sql.matched is not None:
+            with self.errors(f"cannot select {entity_type} entities"):
+                where = self._possible(sql, where, lambda w: self._conditions(
+                    sql, w, entity_type))
+            if where is NEVER:
+                return
+        if where is not None and where is not ALWAYS:
+            center, record = self._conditions(sql, where, entity_type)
             if center is NEVER:
                 return
-            if center is not ALWAYS:
-                own = [sql.where(center, entity_type, "e", self.fp.columns(entity_type))]
-            if about_others(where, entity_type):
-                held.append(self._record_condition(sql, where, entity_type))
+            own = [center]
+            held += [record] if record else []
         # each entity once, tested where it is stored: a semi-join, no DISTINCT over
         # its occurrences in every record
         in_copies = (f'EXISTS (SELECT 1 FROM "__contains" c JOIN "__queries" s ON s.sco_id = '
                      f"c.source_ref{joins} WHERE {' AND '.join(held)})")
         with self.errors(f"cannot select {entity_type} entities"):
-            self._prematched(sql)
             self.fp.connection.cursor().execute(
                 f'INSERT INTO "__queries" (sco_id, query_id) SELECT e."id", '
                 f"{sql.literal(query_id)} FROM {table} e WHERE "
                 f"{' AND '.join([*filter(None, own), in_copies])}")
             self.fp.connection.commit()
+
+    def _conditions(self, sql, where, entity_type) -> tuple:
+        """(SQL of `where`'s own comparisons for the entity `e`, or NEVER; SQL of the
+        record s.sco_id matching all of it when it asks about other types, or None)."""
+        center = center_part(where, entity_type)
+        if center is NEVER:
+            return NEVER, None
+        own = (None if center is ALWAYS
+               else sql.where(center, entity_type, "e", self.fp.columns(entity_type)))
+        record = (self._record_condition(sql, where, entity_type)
+                  if about_others(where, entity_type) else None)
+        return own, record
 
     def _record_condition(self, sql, node, center: str, record: str = "s.sco_id") -> str:
         """`node` matched against the record `record`: each comparison holds when some

@@ -14,6 +14,10 @@ from __future__ import annotations
 import bisect
 import re
 
+import dataclasses
+
+from ..syntax import ast
+from ..syntax.ecgp import ALWAYS, NEVER
 from .where import MATCHED as TABLE
 from .where import _search_regex, identifier
 
@@ -86,19 +90,21 @@ class Values:
         return sorted(found)
 
     def matching(self, pattern: str) -> list:
+        candidates = self.candidates(pattern)
+        if not candidates:
+            return []  # not even compiled: most expressions of a folder of rules
         regex = _search_regex(pattern)
-        return [self.values[i] for i in self.candidates(pattern)
-                if regex.search(self.values[i]) is not None]
+        return [self.values[i] for i in candidates if regex.search(self.values[i]) is not None]
 
 
-def fill(store, needed: dict):
+def fill(store, needed: dict) -> set:
     """Write the values each expression matches: `needed` maps (table, column,
-    pattern) to the number the SQL reads them under."""
+    pattern) to the number the SQL reads them under; the numbers some value matches."""
     cursor = store.fp.connection.cursor()
     mark = store.fp.placeholder
     cursor.execute(f'CREATE TABLE IF NOT EXISTS "{TABLE}" ("pattern" INTEGER, "value" TEXT)')
     cursor.execute(f'DELETE FROM "{TABLE}"')
-    columns = {}
+    columns, found = {}, set()
     for (table, column, pattern), number in needed.items():
         values = columns.get((table, column))
         if values is None:
@@ -107,5 +113,33 @@ def fill(store, needed: dict):
             values = columns[(table, column)] = Values([row["v"] for row in cursor.fetchall()])
         rows = [(number, value) for value in values.matching(pattern)]
         if rows:
+            found.add(number)
             cursor.executemany(f'INSERT INTO "{TABLE}" VALUES ({mark}, {mark})', rows)
     cursor.execute(f'CREATE INDEX IF NOT EXISTS "{TABLE}_pv" ON "{TABLE}" ("pattern", "value")')
+    return found
+
+
+def prune(node, sql):
+    """`node` with each MATCHES that no stored value passes taken as false (rendered by
+    `sql` and filled): of a folder of rules, most name a program or command line the
+    data never holds, and need not be asked row by row."""
+    if node is ALWAYS or node is NEVER:
+        return node
+    if isinstance(node, ast.Comparison):
+        numbers = sql.leaves.get(id(node))
+        impossible = (node.op == "MATCHES" and not node.negated and numbers is not None
+                      and not numbers & sql.found)
+        return NEVER if impossible else node
+    absorbing, neutral = (NEVER, ALWAYS) if node.op == "AND" else (ALWAYS, NEVER)
+    operands = []
+    for operand in node.operands:
+        kept = prune(operand, sql)
+        if kept is absorbing:
+            return absorbing
+        if kept is not neutral:
+            operands.append(kept)
+    if not operands:
+        return neutral
+    if len(operands) == 1 and not isinstance(node, ast.RuleCondition):
+        return operands[0]
+    return dataclasses.replace(node, operands=tuple(operands))

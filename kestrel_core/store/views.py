@@ -17,6 +17,7 @@ from ..syntax.ecgp import ALWAYS, NEVER, UNIT_SECONDS, center_part
 from ..timestamps import format_timestamp
 from .base import ROW
 from .copies import Copies, about_others
+from .matched import prune
 from .reading import KEY, Reading
 from .where import FALSE, identifier
 
@@ -30,18 +31,19 @@ class Store(Reading, Copies):
         if entity_type not in self.fp.types():
             self.empty_view(view, entity_type)
             return
-        condition, sql = None, self._translator(prematch=ast.holds_rules(where))
-        if where is not None:
-            condition = sql.where(where, entity_type, identifier(entity_type),
-                                  self.fp.columns(entity_type))
+        rules, columns = ast.holds_rules(where), self.fp.columns(entity_type)
+        sql, table = self._translator(prematch=rules), identifier(entity_type)
         with self.errors(f"cannot select {entity_type} entities"):
-            if condition and ast.holds_rules(where):
-                table, fixed = identifier(entity_type), f"{query_id}-rules"
-                self._prematched(sql)
+            if rules:
+                where = self._possible(sql, where, lambda w: self._entity_condition(
+                    sql, w, entity_type, table, columns))
+            condition = (self._entity_condition(sql, where, entity_type, table, columns)
+                         if where is not None else None)
+            if condition and rules:
+                fixed = f"{query_id}-rules"
                 self._fix(fixed, f"SELECT DISTINCT {table}.\"id\" FROM __queries INNER JOIN "
                                  f"{table} ON {table}.\"id\" = __queries.sco_id WHERE "
-                                 f"__queries.query_id = {self._translator().literal(query_id)}"
-                                 f" AND {condition}")
+                                 f"__queries.query_id = {sql.literal(query_id)} AND {condition}")
                 query_id, condition = fixed, None
             self._create_view(view, self._queried(entity_type, query_id, condition),
                               entity_type, deps=[entity_type])
@@ -71,10 +73,12 @@ class Store(Reading, Copies):
             columns, rules = self.fp.columns(input_view), ast.holds_rules(where)
             sql = self._translator(prematch=rules and "id" in columns)
             select = f"SELECT * FROM ({self.fp._get_view_def(input_view)}) AS tmp"
+            if sql.matched is not None:
+                where = self._possible(sql, where, lambda w: self._entity_condition(
+                    sql, w, entity_type, "tmp", columns))
             condition = self._entity_condition(sql, where, entity_type, "tmp", columns)
             if condition and sql.matched is not None:
                 fixed = f"rules-{uuid.uuid4().hex}"
-                self._prematched(sql)
                 self._fix(fixed, f"SELECT DISTINCT tmp.\"id\" FROM "
                                  f"({self.fp._get_view_def(input_view)}) AS tmp WHERE {condition}")
                 condition = (f'tmp."id" IN (SELECT sco_id FROM __queries WHERE query_id = '
@@ -104,23 +108,26 @@ class Store(Reading, Copies):
         the same entity (kestrel.identity)."""
         sql, columns = self._translator(prematch=True), self.fp.columns(view)
         matched, keys = [set() for _ in conditions], {}
-        tests = [self._entity_condition(sql, c, entity_type, "tmp", columns) or "1 = 1"
-                 for c in conditions]
         key = self.entity_key(self.entity_parts(sql, entity_type, "tmp", columns))
         with self.errors("cannot match the rules"):
-            self._prematched(sql)
-            for at in range(0, max(len(conditions), 1), 200):  # SQLite: 2,000 columns
+            for condition in conditions:  # written once to learn their expressions
+                self._entity_condition(sql, condition, entity_type, "tmp", columns)
+            self._fill(sql)
+            possible = [prune(condition, sql) for condition in conditions]
+            tests = [(i, self._entity_condition(sql, c, entity_type, "tmp", columns) or "1 = 1")
+                     for i, c in enumerate(possible) if c is not NEVER]
+            for at in range(0, max(len(tests), 1), 200):  # SQLite: 2,000 columns
                 chunk = tests[at:at + 200]
                 rows = self.fp._query(
                     f'SELECT DISTINCT tmp."id" AS id, {key} AS entity_key'
-                    + "".join(f", CASE WHEN {t} THEN 1 ELSE 0 END AS r{i}"
-                              for i, t in enumerate(chunk))
+                    + "".join(f", CASE WHEN {t} THEN 1 ELSE 0 END AS r{n}" for n, (_, t)
+                              in enumerate(chunk))
                     + f" FROM {identifier(view)} AS tmp").fetchall()
                 for row in rows:
                     keys[row["id"]] = row["entity_key"]
-                    for i in range(len(chunk)):
-                        if row[f"r{i}"]:
-                            matched[at + i].add(row["id"])
+                    for n, (i, _) in enumerate(chunk):
+                        if row[f"r{n}"]:
+                            matched[i].add(row["id"])
         return matched, keys
 
     def copy_view(self, view: str, entity_type: str, source_view: str):

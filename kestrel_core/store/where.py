@@ -43,6 +43,8 @@ class SqlWhere:
         # (table, column, regex) -> number: MATCHES read from the values matched before
         # the statement runs (store/matched.py), when `prematch`
         self.matched = {} if prematch else None
+        self.leaves: dict = {}   # id(comparison) -> the numbers its MATCHES read
+        self.found: set = set()  # numbers that some stored value matches
 
     def where(self, node, entity_type: str, table: str, columns: list) -> str | None:
         """The condition on rows of `table` (`entity_type` entities with `columns`); None
@@ -145,6 +147,7 @@ class SqlWhere:
         elif op == "MATCHES" and self.matched is not None and source and not \
                 node.path.attribute.endswith("payload_bin"):
             number = self.matched.setdefault((*source, value), len(self.matched))
+            self.leaves.setdefault(id(node), set()).add(number)
             test = (f'CAST({expression} AS TEXT) IN (SELECT "value" FROM "{MATCHED}" '
                     f'WHERE "pattern" = {number})')
         elif op in ("LIKE", "MATCHES"):  # the check stage checked the expression
