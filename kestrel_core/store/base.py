@@ -171,7 +171,7 @@ class StoreBase(Indexing):
     def _translator(self, prematch=False) -> SqlWhere:
         """ECGP/path -> SQL for one statement: each table's columns read once.  With
         `prematch`, for SQL run at once: MATCHES read values matched beforehand
-        (`_prematched`)."""
+        (`_possible`)."""
         return SqlWhere(self.fp.dialect, functools.lru_cache(maxsize=None)(self._table_columns),
                         prematch)
 

@@ -145,13 +145,16 @@ class Reading(StoreBase):
         wanted = list(columns) + ([sort_by] if sort_by and sort_by not in columns else [])
         query = Query(view)
         own = self.fp.columns(view)
-        projection = []
+        projection, joined = [], []
         for column in wanted:
             if column in own:
                 projection.append(Column(column, view))
             else:
                 joins, table, target = self.fp.path_joins(view, None, column)
-                query.extend(joins)
+                for join in joins:  # paths through one reference share its join
+                    if vars(join) not in joined:
+                        joined.append(vars(join))
+                        query.append(join)
                 projection.append(Column(target, table, alias=column))
         query.append(Projection(projection))
         inner, values = query.render(self.fp.placeholder, self.fp.dialect)

@@ -24,7 +24,7 @@ import type { StreamParser, StringStream } from '@codemirror/language';
 export const COMMANDS = ['GET', 'FIND', 'NEW', 'LOAD', 'SAVE', 'SORT', 'GROUP', 'JOIN', 'APPLY',
   'DISP', 'INFO', 'DESCRIBE', 'EXPLAIN'];
 export const CLAUSES = ['FROM', 'WHERE', 'AS', 'TO', 'BY', 'BIN', 'WITH', 'ON', 'ATTR', 'LIMIT',
-  'OFFSET', 'START', 'STOP', 'LAST', 'ASC', 'DESC'];
+  'OFFSET', 'START', 'STOP', 'LAST', 'ASC', 'DESC', 'SIGMA'];
 export const OPERATOR_WORDS = ['AND', 'OR', 'NOT', 'IS', 'IN', 'LIKE', 'MATCHES', 'ISSUBSET',
   'ISSUPERSET'];
 export const RELATIONS = ['CREATED', 'ACCEPTED', 'CONTAINED', 'LINKED', 'LOADED', 'OWNED'];

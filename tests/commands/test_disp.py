@@ -130,6 +130,22 @@ def test_reference_paths_and_where(session, processes):
     assert [pid for pid, _ in rows] == sorted(pid for pid, _ in want)
 
 
+def test_several_paths_through_one_reference(session, processes):
+    """ATTR parent_ref.name, parent_ref.pid and parent_ref.binary_ref.name: the paths share
+    the parent's join (each adding it made the column names ambiguous)."""
+    table = disp(session, "DISP cmds ATTR pid, parent_ref.name, parent_ref.pid, "
+                          "parent_ref.binary_ref.name LIMIT 1000")
+
+    def parent(record, process):
+        found = record["objects"].get(process.get("parent_ref"), {})
+        binary = record["objects"].get(found.get("binary_ref"), {})
+        return (process["pid"], found.get("name"), found.get("pid"), binary.get("name"))
+
+    want = {parent(r, p) for r, p in processes if p["name"] == "cmd.exe"}
+    rows = {tuple(row.values()) for row in table.to_dict()["rows"]}
+    assert rows == want and any(row[1] for row in want)
+
+
 def test_default_page_is_disp_rows(session, processes):
     """Without LIMIT a page holds the configured disp_rows rows."""
     table = disp(session, "DISP allp ATTR pid, created")
