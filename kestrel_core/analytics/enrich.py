@@ -28,10 +28,10 @@ from __future__ import annotations
 
 import ipaddress
 import math
-import re
 
 import pandas as pd
 
+from .. import regex
 from ..errors import AnalyticsError
 from ..results import Table
 from . import AnalyticsResult
@@ -120,9 +120,9 @@ def suspicious_cmdline(frames, *, patterns: list[str] = (), extra: list[str] = (
     chosen.update({p: p for p in extra})
     compiled = {}
     for label, text in chosen.items():
-        try:
-            compiled[label] = re.compile(text, re.IGNORECASE)
-        except re.error as err:
+        try:  # RE2: a hostile pattern cannot stall the session (kestrel/regex.py)
+            compiled[label] = regex.compiled(text, case_sensitive=False, dot_nl=False)
+        except regex.RegexError as err:
             raise AnalyticsError(f"pattern {text!r} is not a regular expression: {err}") from None
     updated, flagged = {}, []
     for name in frames:
@@ -143,7 +143,7 @@ def suspicious_cmdline(frames, *, patterns: list[str] = (), extra: list[str] = (
                 scores.append(None)
                 names.append(None)
                 continue
-            hits = [label for label, regex in compiled.items() if regex.search(str(line))]
+            hits = [label for label, found in compiled.items() if found.search(str(line))]
             scores.append(len(hits))
             names.append(", ".join(hits) or None)
             if hits:

@@ -5,8 +5,8 @@ variable's values, and the window they imply."""
 from __future__ import annotations
 
 import ipaddress
-import re
 
+from .. import regex
 from ..errors import KestrelSemanticError
 from ..syntax import ast
 from ..syntax.ecgp import simplify, substitute, time_window
@@ -29,10 +29,9 @@ def check_values(where, source):
 
 def _value_problem(op, value):
     if op == "MATCHES":
-        try:
-            re.compile(value)
-        except (TypeError, re.error, OverflowError, RecursionError) as err:
-            return f"MATCHES needs a regular expression: {value!r} is not one ({err})"
+        reason = regex.problem(value)
+        if reason:
+            return f"MATCHES needs a regular expression: {value!r} is not one ({reason})"
     elif op in ("ISSUBSET", "ISSUPERSET"):
         try:
             ipaddress.ip_network(value, strict=False)

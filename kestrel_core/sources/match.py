@@ -16,6 +16,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from .. import regex
 from ..syntax import ast
 from ..syntax.ast import path_steps
 from ..syntax.ecgp import like_regex
@@ -116,14 +117,14 @@ def _test(op, expected):
                    "<": lambda a: a < expected, "<=": lambda a: a <= expected}[op]
         return _safe(compare)
     if op == "LIKE":
-        regex = re.compile(like_regex(expected), re.DOTALL)
-        return _safe(lambda a: regex.fullmatch(str(a)) is not None)
+        like = regex.compiled(like_regex(expected))
+        return _safe(lambda a: like.fullmatch(str(a)) is not None)
     if op == "MATCHES":
         try:
-            regex = re.compile(expected, re.DOTALL)  # as the store's MATCHES
-        except re.error:
+            expression = regex.compiled(expected)  # as the store's MATCHES
+        except regex.RegexError:
             return lambda a: False
-        return _safe(lambda a: regex.search(str(a)) is not None)
+        return _safe(lambda a: expression.search(str(a)) is not None)
     network = _network(expected)
     if network is None:
         return lambda a: False

@@ -19,7 +19,8 @@ import dataclasses
 from ..syntax import ast
 from ..syntax.ecgp import ALWAYS, NEVER
 from .where import MATCHED as TABLE
-from .where import _search_regex, identifier
+from .. import regex
+from .where import identifier
 
 # our own anchored or searching expressions: `(?is)` or `(?s)`, then literal text with
 # escapes, `.`, `.*`, \A, \Z, and one level of (?:...|...) alternatives
@@ -93,8 +94,9 @@ class Values:
         candidates = self.candidates(pattern)
         if not candidates:
             return []  # not even compiled: most expressions of a folder of rules
-        regex = _search_regex(pattern)
-        return [self.values[i] for i in candidates if regex.search(self.values[i]) is not None]
+        expression = regex.compiled(pattern)
+        return [self.values[i] for i in candidates
+                if expression.search(self.values[i]) is not None]
 
 
 def fill(store, needed: dict) -> set:

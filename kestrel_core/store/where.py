@@ -13,12 +13,12 @@ references through firepit's __reflist, and comparisons about other entity types
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import math
 import re
 from typing import Callable
 
+from .. import regex
 from ..errors import KestrelSemanticError
 from ..syntax import ast
 from ..syntax.ast import path_steps
@@ -239,29 +239,18 @@ END; $$ LANGUAGE plpgsql IMMUTABLE""",
 }
 
 
-@functools.lru_cache(maxsize=256)
-def _like_regex(pattern: str):
-    return re.compile(like_regex(pattern), re.DOTALL)
-
-
 def like(pattern, value) -> bool:
     """STIX/SQL LIKE (case-sensitive, % and _ only), for SQLite values holding NUL."""
     if pattern is None or value is None:
         return None
-    return _like_regex(pattern).fullmatch(value) is not None
-
-
-@functools.lru_cache(maxsize=32768)
-def _search_regex(pattern: str):
-    return re.compile(pattern, re.DOTALL)
+    return regex.compiled(like_regex(pattern)).fullmatch(value) is not None
 
 
 def match(pattern, value) -> bool:
-    """MATCHES for SQLite, as firepit's (a search, `.` matching newlines) with compiled
-    expressions kept: a folder of Sigma rules holds thousands, beyond re's own cache."""
+    """MATCHES for SQLite: a search, `.` matching newlines, on RE2 (kestrel/regex.py)."""
     if pattern is None or value is None:
         return False
-    return _search_regex(pattern).search(value) is not None
+    return regex.search(pattern, value)
 
 
 def in_subnet(address, network) -> bool:

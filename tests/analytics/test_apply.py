@@ -238,8 +238,7 @@ FAILURES = [
      "python://ip_class: procs is process: ip_class needs ipv4-addr, ipv6-addr or "
      "network-traffic variables"),
     ("APPLY python://suspicious_cmdline ON procs WITH patterns=['(']",
-     "python://suspicious_cmdline: pattern '(' is not a regular expression: missing ), "
-     "unterminated subpattern at position 0"),
+     "python://suspicious_cmdline: pattern '(' is not a regular expression: missing ): ("),
 ]
 
 

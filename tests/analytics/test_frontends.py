@@ -102,8 +102,7 @@ def test_kernel_errors_change_nothing(kernel):
     assert cell.status == "error" and cell.reply["ename"] == "AnalyticsError"
     (error,) = cell.errors
     assert error["evalue"] == ("line 1, column 1: python://suspicious_cmdline: pattern '(' is "
-                               "not a regular expression: missing ), unterminated subpattern "
-                               "at position 0")
+                               "not a regular expression: missing ): (")
     assert error["traceback"][1].startswith("  1 | APPLY python://suspicious_cmdline")
     assert run_cell(kernel, "DISP procs ATTR name, pid").displays == before
 

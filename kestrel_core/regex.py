@@ -1,0 +1,66 @@
+"""Regular expressions wherever Kestrel matches one itself: MATCHES and LIKE in the store
+on SQLite and in the record matcher, Sigma's expressions, analytics' patterns.
+
+They run on RE2 (google-re2), whose time grows linearly with the text: a pattern such as
+`^(a+)+$` against a long value answers at once instead of backtracking for hours, the
+same in every place.  The syntax is Python's minus what only a backtracking engine can
+do (lookaround, backreferences): a pattern using those is refused with RE2's reason
+before any data source is asked.  `.` matches a newline, as in the store's MATCHES;
+`\\Z` is the end of the text, as in Python.
+"""
+
+from __future__ import annotations
+
+import functools
+
+
+class RegexError(ValueError):
+    """Not a regular expression RE2 runs (the message says why)."""
+
+
+@functools.lru_cache(maxsize=32768)
+def compiled(pattern: str, case_sensitive: bool = True, dot_nl: bool = True):
+    """The compiled expression (kept: a folder of Sigma rules holds thousands)."""
+    import re2
+
+    options = re2.Options()
+    options.dot_nl = dot_nl
+    options.log_errors = False
+    options.case_sensitive = case_sensitive
+    try:
+        return re2.compile(_as_re2(pattern), options)
+    except re2.error as err:
+        reason = err.args[0] if err.args else err
+        reason = reason.decode("utf-8", "replace") if isinstance(reason, bytes) else str(reason)
+        raise RegexError(reason) from None
+
+
+def search(pattern: str, text: str) -> bool:
+    return compiled(pattern).search(text) is not None
+
+
+def problem(pattern) -> str | None:
+    """Why `pattern` is no regular expression Kestrel runs, or None."""
+    if not isinstance(pattern, str):
+        return f"{pattern!r} is no text"
+    try:
+        compiled(pattern)
+    except RegexError as err:
+        return str(err)
+    return None
+
+
+def _as_re2(pattern: str) -> str:
+    """Python's `\\Z` (end of text) is RE2's `\\z`; every other escape reads the same."""
+    if "\\Z" not in pattern:
+        return pattern
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern[i] == "\\" and i + 1 < len(pattern):
+            pair = pattern[i:i + 2]
+            out.append("\\z" if pair == "\\Z" else pair)
+            i += 2
+        else:
+            out.append(pattern[i])
+            i += 1
+    return "".join(out)
