@@ -18,8 +18,26 @@ class RegexError(ValueError):
     """Not a regular expression RE2 runs (the message says why)."""
 
 
+class Pattern:
+    """A compiled expression answering yes or no: RE2's own Match, without google-re2's
+    Python layer that finds match objects (five times the time, for a thousand rules over
+    every distinct value)."""
+
+    def __init__(self, compiled, anchors):
+        self._match = compiled._regexp.Match
+        self._anywhere, self._whole = anchors.UNANCHORED, anchors.ANCHOR_BOTH
+
+    def search(self, text: str) -> bool:
+        data = text.encode("utf-8", "surrogatepass")
+        return self._match(self._anywhere, data, 0, len(data))[0][0] != -1
+
+    def fullmatch(self, text: str) -> bool:
+        data = text.encode("utf-8", "surrogatepass")
+        return self._match(self._whole, data, 0, len(data))[0][0] != -1
+
+
 @functools.lru_cache(maxsize=32768)
-def compiled(pattern: str, case_sensitive: bool = True, dot_nl: bool = True):
+def compiled(pattern: str, case_sensitive: bool = True, dot_nl: bool = True) -> Pattern:
     """The compiled expression (kept: a folder of Sigma rules holds thousands)."""
     import re2
 
@@ -28,7 +46,7 @@ def compiled(pattern: str, case_sensitive: bool = True, dot_nl: bool = True):
     options.log_errors = False
     options.case_sensitive = case_sensitive
     try:
-        return re2.compile(_as_re2(pattern), options)
+        return Pattern(re2.compile(_as_re2(pattern), options), re2._Anchor)
     except re2.error as err:
         reason = err.args[0] if err.args else err
         reason = reason.decode("utf-8", "replace") if isinstance(reason, bytes) else str(reason)
@@ -36,7 +54,7 @@ def compiled(pattern: str, case_sensitive: bool = True, dot_nl: bool = True):
 
 
 def search(pattern: str, text: str) -> bool:
-    return compiled(pattern).search(text) is not None
+    return compiled(pattern).search(text)
 
 
 def problem(pattern) -> str | None:

@@ -118,13 +118,13 @@ def _test(op, expected):
         return _safe(compare)
     if op == "LIKE":
         like = regex.compiled(like_regex(expected))
-        return _safe(lambda a: like.fullmatch(str(a)) is not None)
+        return _safe(lambda a: like.fullmatch(str(a)))
     if op == "MATCHES":
         try:
             expression = regex.compiled(expected)  # as the store's MATCHES
         except regex.RegexError:
             return lambda a: False
-        return _safe(lambda a: expression.search(str(a)) is not None)
+        return _safe(lambda a: expression.search(str(a)))
     network = _network(expected)
     if network is None:
         return lambda a: False

@@ -109,6 +109,7 @@ class Ingesting(StoreBase):
         (flatten.py), written straight to its tables in one transaction, which
         `finish(cursor)` may add to: an interrupt or an error leaves the store as it
         was.  Returns the tables written to."""
+        self.changed()
         recorded = frozenset([entity_type] if entity_type else [])
         if self.fp.dialect == "sqlite3":
             def encode(table, rows, schema):

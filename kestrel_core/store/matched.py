@@ -3,23 +3,23 @@
 A folder of Sigma rules is a thousand MATCHES and more on a few columns (command lines,
 binary names).  In SQL each is a call per row per expression: on SQLite a call into
 Python, on PostgreSQL a regex run.  Here each expression is tested once against each
-distinct value of its column, the values it matches written to `__kestrel_matched`, and
-the condition reads them through an index.  The table holds the facts of one statement
-that runs at once (a view must not read it later: it is refilled), and the expressions
-are Python's, as everywhere else in the store and in the record matcher.
+distinct value of its column (kestrel/regex.py, as everywhere Kestrel matches itself), the
+values it matches written to `__kestrel_matched`, and the condition reads them through an
+index.  The table holds the facts of one statement that runs at once (a view must not
+read it later: it is refilled); what each expression matched is kept until the store's
+data changes, so a statement that asks twice (a GET, then its labels) tests once.
 """
 
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import re
 
-import dataclasses
-
+from .. import regex
 from ..syntax import ast
 from ..syntax.ecgp import ALWAYS, NEVER
 from .where import MATCHED as TABLE
-from .. import regex
 from .where import identifier
 
 # our own anchored or searching expressions: `(?is)` or `(?s)`, then literal text with
@@ -51,10 +51,18 @@ def literals(pattern: str):
             else:
                 current += piece[-1]
                 longest = max(longest, current, key=len)
-        if len(longest) < 3 or not longest.isascii():
+        if not longest or (folded and not _folds_apart(longest)):
             return None
         runs.append(longest)
     return [(run.lower() if folded else run, folded) for run in runs]
+
+
+def _folds_apart(text: str) -> bool:
+    """Whether no character of `text` outside ASCII matches an ASCII one when case is
+    ignored (the Kelvin sign matches k): then ASCII text holds `text` only as itself."""
+    return all(c.isascii() or not any(f.isascii() for f in (c.lower(), c.upper(),
+                                                               c.casefold()))
+               for c in text)
 
 
 class Values:
@@ -95,8 +103,7 @@ class Values:
         if not candidates:
             return []  # not even compiled: most expressions of a folder of rules
         expression = regex.compiled(pattern)
-        return [self.values[i] for i in candidates
-                if expression.search(self.values[i]) is not None]
+        return [self.values[i] for i in candidates if expression.search(self.values[i])]
 
 
 def fill(store, needed: dict) -> set:
@@ -106,17 +113,26 @@ def fill(store, needed: dict) -> set:
     mark = store.fp.placeholder
     cursor.execute(f'CREATE TABLE IF NOT EXISTS "{TABLE}" ("pattern" INTEGER, "value" TEXT)')
     cursor.execute(f'DELETE FROM "{TABLE}"')
-    columns, found = {}, set()
+    memo = store.matched_memo()
+    found, rows = set(), []
     for (table, column, pattern), number in needed.items():
-        values = columns.get((table, column))
-        if values is None:
-            cursor.execute(f"SELECT DISTINCT CAST({identifier(column)} AS TEXT) AS v FROM "
-                           f"{identifier(table)} WHERE {identifier(column)} IS NOT NULL")
-            values = columns[(table, column)] = Values([row["v"] for row in cursor.fetchall()])
-        rows = [(number, value) for value in values.matching(pattern)]
-        if rows:
+        matched = memo.get((table, column, pattern))
+        if matched is None:
+            values = memo.get((table, column))
+            if values is None:
+                cursor.execute(f"SELECT DISTINCT CAST({identifier(column)} AS TEXT) AS v "
+                               f"FROM {identifier(table)} WHERE {identifier(column)} IS NOT "
+                               "NULL")
+                values = memo[(table, column)] = Values([r["v"] for r in cursor.fetchall()])
+            matched = memo[(table, column, pattern)] = values.matching(pattern)
+        if matched:
             found.add(number)
-            cursor.executemany(f'INSERT INTO "{TABLE}" VALUES ({mark}, {mark})', rows)
+            rows.extend((number, value) for value in matched)
+    for at in range(0, len(rows), 1000):  # a statement per thousand: PostgreSQL's
+        chunk = rows[at:at + 1000]         # executemany is a round trip per row
+        cursor.execute(f'INSERT INTO "{TABLE}" VALUES '
+                       + ", ".join([f"({mark}, {mark})"] * len(chunk)),
+                       [item for row in chunk for item in row])
     cursor.execute(f'CREATE INDEX IF NOT EXISTS "{TABLE}_pv" ON "{TABLE}" ("pattern", "value")')
     return found
 

@@ -227,6 +227,7 @@ class Store(Reading, Copies):
 
     def update(self, view: str, rows: list):
         """Write changed or added attributes of a view's entities back (matched by id)."""
+        self.changed()
         with self.errors("cannot write attributes back"):
             self.fp.reassign(view, rows)
 

@@ -243,7 +243,7 @@ def like(pattern, value) -> bool:
     """STIX/SQL LIKE (case-sensitive, % and _ only), for SQLite values holding NUL."""
     if pattern is None or value is None:
         return None
-    return regex.compiled(like_regex(pattern)).fullmatch(value) is not None
+    return regex.compiled(like_regex(pattern)).fullmatch(value)
 
 
 def match(pattern, value) -> bool:
