@@ -278,7 +278,12 @@ def check(stmt, symtable, catalog, source, config, now) -> Resolved:
         checker.entity_type(stmt.entity_type)
         entity_type = stmt.entity_type
     else:
-        entity_type = variables[stmt.expression.input].entity_type
+        source_variable = variables[stmt.expression.input]
+        if source_variable.grouped:
+            raise checker.fail(KestrelSemanticError(
+                f"SIGMA matches entities: {source_variable.name} holds GROUP rows",
+                hint="apply the rules to the variable that was grouped"))
+        entity_type = source_variable.entity_type
     checker.stmt, uses = expand_statement(stmt, entity_type, source)
     resolved = CHECKS[type(stmt)](checker, checker.stmt, variables)
     return dataclasses.replace(resolved, stmt=stmt, sigma=uses)

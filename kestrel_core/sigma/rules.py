@@ -83,10 +83,14 @@ _PARSED: dict = {}  # real path -> ((mtime_ns, size), [Rule | Problem])
 def rule_files(text: str) -> tuple:
     """(location, rule files) of a SIGMA path: a file, or every .yml/.yaml in a folder
     and its subfolders, in name order."""
+    if not text.strip():
+        raise SigmaRuleError("SIGMA needs a rule file or a folder of rules, not ''")
     path = Path(local_path(text))
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.suffix in (".yml", ".yaml")
-                       and p.is_file())
+        # os.walk follows no links to folders: a link loop cannot make it go round
+        files = sorted(Path(folder, name) for folder, _, names in os.walk(path)
+                       for name in names if name.endswith((".yml", ".yaml"))
+                       and os.path.isfile(os.path.join(folder, name)))
         if not files:
             raise SigmaRuleError(f"{text} holds no Sigma rules (.yml or .yaml files)")
         return str(path), files

@@ -399,3 +399,22 @@ def test_rules_are_completed_in_sigma_quotes(tmp_path):
     found = complete(code, None, context=None)
     assert found.matches == [f"{tmp_path}/a_rule.yml", f"{tmp_path}/more/"]
     assert found.cursor_start == code.index("'") + 1
+
+
+def test_an_empty_path_and_group_rows_are_refused(hunt):
+    session, folder = hunt
+    error = _error(session, "hits = procs WHERE SIGMA ''")
+    assert error.message == "SIGMA needs a rule file or a folder of rules, not ''"
+    session.execute("g = GROUP procs BY name")
+    error = _error(session, f"hits = g WHERE SIGMA '{folder / 'rules' / 'number.yml'}'")
+    assert error.message == "SIGMA matches entities: g holds GROUP rows"
+
+
+def test_a_folder_with_a_link_loop_is_read_once(hunt, tmp_path):
+    session, _ = hunt
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "r.yml").write_text(rule("sel:\n  ProcessId: 202\ncondition: sel"))
+    (tmp_path / "sub" / "loop").symlink_to(tmp_path, target_is_directory=True)
+    results = session.execute(f"hits = procs WHERE SIGMA '{tmp_path}'")
+    assert _pids(session, "hits") == {202}
+    assert any(getattr(r, "title", "").endswith("matched 1 of 1 Sigma rule") for r in results)
