@@ -352,6 +352,15 @@ def test_not_applicable_rules_are_refused_with_the_reason(hunt, tmp_path):
     assert "its log source (file_event) has no Kestrel entity type" in error.message
 
 
+def test_a_regular_expression_only_backtracking_runs_is_an_error(hunt, tmp_path):
+    """pySigma checks `|re` with RE2, the engine Kestrel matches with (kestrel/regex.py)."""
+    session, _ = hunt
+    path = tmp_path / "lookahead.yml"
+    path.write_text(rule("sel:\n  CommandLine|re: 'a(?=b)'\ncondition: sel"))
+    error = _error(session, f"hits = procs WHERE SIGMA '{path}'")
+    assert error.message.startswith(f"Sigma rule {path}: Regular expression 'a(?=b)' is invalid")
+
+
 def test_a_rule_for_another_entity_type_is_an_error_with_a_hint(hunt, tmp_path):
     session, _ = hunt
     path = tmp_path / "net.yml"
