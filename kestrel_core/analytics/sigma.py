@@ -42,6 +42,7 @@ def sigma(frames, *, rules: str, context=None):
         table = fired_table(context.entity_types[name], hits, ruleset)
         table.title = f"{name}: {table.title}"
         displays.append(table)
-        if not_run(ruleset):
-            displays.append(Text(f"{name}: Sigma rules not run", not_run(ruleset)))
+        lines = not_run(ruleset)
+        if lines:
+            displays.append(Text(f"{name}: Sigma rules not run", lines))
     return AnalyticsResult(updated=updated, display=displays)

@@ -21,12 +21,7 @@ def label(resolved, ctx, outcome: Outcome) -> Outcome:
     variable = outcome.variable
     if variable is None or variable.grouped:
         return outcome
-    uses = [use.rules for use in resolved.sigma]
-    rules = RuleSet(", ".join(r.location for r in uses), [r for u in uses for r in u.rules],
-                    [p for u in uses for p in u.problems], {})
-    for use in uses:
-        for kind, count in use.skipped.items():
-            rules.skipped[kind] = rules.skipped.get(kind, 0) + count
+    rules = RuleSet.combined(resolved.sigma)
     hits = hits_of(ctx.store, variable, rules)
     write_labels(ctx.store, variable.view, variable.entity_type, hits)
     results = [*outcome.results, fired_table(variable.entity_type, hits, rules)]

@@ -49,7 +49,7 @@ class Resolved:
     links: tuple = ()                     # FIND: (reference, "in" | "out") pairs, or
                                           # (None, "record") for LINKED (same record)
     arguments: tuple = ()                 # APPLY: (name, value) with `var.attr` resolved
-    sigma: tuple = ()                     # SigmaUse of each SIGMA clause of its WHERE
+    sigma: tuple = ()                     # the rules (RuleSet) of each SIGMA clause of its WHERE
 
     def var(self, name: str) -> Variable:
         return self.variables[name]

@@ -4,19 +4,10 @@ other check, so the rest of the check stage and every command see an ordinary EC
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 
 from ..errors import KestrelError
 from ..syntax import ast
 from ..syntax.ecgp import ALWAYS, NEVER, as_node
-
-
-@dataclass(frozen=True)
-class SigmaUse:
-    """One SIGMA clause of a statement: the rules it runs (kestrel.sigma.rules.RuleSet)."""
-
-    path: str
-    rules: object
 
 
 def has_sigma(node) -> bool:
@@ -27,7 +18,8 @@ def has_sigma(node) -> bool:
 
 def expand(node, entity_type: str, source: str, uses: list):
     """`node` with each SIGMA clause replaced by its rules' conditions OR-ed (a rule
-    matches what any of them matches); the clauses' rules go to `uses`."""
+    matches what any of them matches); each clause's rules (kestrel.sigma.rules.RuleSet)
+    go to `uses`."""
     if isinstance(node, ast.BoolExpr):
         return dataclasses.replace(node, operands=tuple(
             expand(o, entity_type, source, uses) for o in node.operands))
@@ -40,7 +32,7 @@ def expand(node, entity_type: str, source: str, uses: list):
         rules = select(node.path, entity_type)
     except KestrelError as err:
         raise err.at(node.span, source)
-    uses.append(SigmaUse(node.path, rules))
+    uses.append(rules)
     condition = any_of([rule.condition for rule in rules.rules])
     if condition is ALWAYS or condition is NEVER:
         return as_node(condition)
@@ -50,7 +42,7 @@ def expand(node, entity_type: str, source: str, uses: list):
 
 
 def expand_statement(stmt, entity_type: str, source: str):
-    """(the statement with its SIGMA clauses expanded, their SigmaUses)."""
+    """(the statement with its SIGMA clauses expanded, the RuleSet of each)."""
     uses: list = []
     if isinstance(stmt, (ast.Get, ast.Find)):
         where = expand(stmt.where, entity_type, source, uses)

@@ -76,6 +76,17 @@ class RuleSet:
     problems: list                # bad and not applicable rules, listed once
     skipped: dict                 # entity type -> number of rules about it
 
+    @classmethod
+    def combined(cls, sets) -> "RuleSet":
+        """The rules of a statement's SIGMA clauses as one set."""
+        skipped = {}
+        for each in sets:
+            for kind, count in each.skipped.items():
+                skipped[kind] = skipped.get(kind, 0) + count
+        return cls(", ".join(each.location for each in sets),
+                   [rule for each in sets for rule in each.rules],
+                   [problem for each in sets for problem in each.problems], skipped)
+
 
 _PARSED: dict = {}  # real path -> ((mtime_ns, size), [Rule | Problem])
 
@@ -206,7 +217,10 @@ def _kept(location: str):
     if folder is None:
         return None
     name = hashlib.sha256((os.path.realpath(location) + _code_key()).encode()).hexdigest()
-    (folder / "sigma").mkdir(mode=0o700, exist_ok=True)
+    try:
+        (folder / "sigma").mkdir(mode=0o700, exist_ok=True)
+    except OSError:  # a full disk, a file in the way: the rules are translated again
+        return None
     return folder / "sigma" / f"{name[:32]}.pickle"
 
 
@@ -253,7 +267,7 @@ def select(text: str, entity_type: str) -> RuleSet:
     if len(files) == 1 and not rules:
         if problems:
             raise SigmaRuleError(f"Sigma rule {problems[0]}")
-        kind, = skipped
+        kind = next(iter(skipped))
         only = next(r for r in read(files[0]) if isinstance(r, Rule))
         raise SigmaRuleError(
             f"{only.title} ({files[0].name}) is a {only.category} rule: it describes "
