@@ -34,8 +34,9 @@ def run_explain(resolved, ctx):
     for variable in _lineage(ctx, stmt.input):
         lines.append(f"{variable.statement}")
         if variable.rules:
-            lines.append(f"    {len(variable.rules)} Sigma rules, each with the condition it "
-                         "became:")
+            count = len(variable.rules)
+            lines.append(f"    {count} Sigma rule{'s' if count != 1 else ''}, "
+                         f"{'each ' if count != 1 else ''}with the condition it became:")
             lines.extend(f"      {rule}" for rule in variable.rules)
         if variable.pattern:
             lines.append(f"    STIX pattern: {_shortened(variable.pattern)}")

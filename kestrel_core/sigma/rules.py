@@ -63,8 +63,9 @@ class Problem:
     title: str = ""
 
     def __str__(self):
-        name = f"{self.title} ({self.path})" if self.title else self.path
-        return f"{name}: {self.reason}"
+        """Named by its file's name: outputs travel in shared huntbooks, local paths not."""
+        file = Path(self.path).name
+        return f"{self.title} ({file}): {self.reason}" if self.title else f"{file}: {self.reason}"
 
 
 @dataclass

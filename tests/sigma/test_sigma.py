@@ -237,7 +237,7 @@ def test_explain_shows_the_condition_each_rule_became(hunt):
     session, folder = hunt
     session.execute(f"hits = procs WHERE SIGMA '{folder / 'rules' / 'endswith_image.yml'}'")
     text = session.execute("EXPLAIN hits")[0].to_text()
-    assert "1 Sigma rules, each with the condition it became:" in text
+    assert "1 Sigma rule, with the condition it became:" in text
     assert ("endswith_image.yml): binary_ref.name MATCHES '(?is)\\\\Acmd\\\\.exe\\\\Z' OR "
             "binary_ref.name IS NULL AND name MATCHES '(?is)\\\\Acmd\\\\.exe\\\\Z'") in text
     session.execute(f"hits = procs WHERE SIGMA '{folder / 'rules' / 'absent_field_never_matches.yml'}'")
@@ -321,7 +321,7 @@ def test_yaml_errors_name_the_file_and_line(hunt, tmp_path):
     path = tmp_path / "broken.yml"
     path.write_text("title: broken\ndetection:\n  sel: [\n")
     error = _error(session, f"hits = procs WHERE SIGMA '{path}'")
-    assert error.message.startswith(f"Sigma rule {path}: line 4, column 1: not valid YAML")
+    assert error.message.startswith("Sigma rule broken.yml: line 4, column 1: not valid YAML")
 
 
 def test_sigma_errors_name_the_file(hunt, tmp_path):
@@ -329,7 +329,7 @@ def test_sigma_errors_name_the_file(hunt, tmp_path):
     path = tmp_path / "nodetection.yml"
     path.write_text("title: no detection\nlogsource:\n  category: process_creation\n")
     error = _error(session, f"hits = procs WHERE SIGMA '{path}'")
-    assert error.message.startswith(f"Sigma rule {path}: ")
+    assert error.message.startswith("Sigma rule nodetection.yml: ")
     assert "detection" in error.message.lower()
 
 
@@ -358,7 +358,8 @@ def test_a_regular_expression_only_backtracking_runs_is_an_error(hunt, tmp_path)
     path = tmp_path / "lookahead.yml"
     path.write_text(rule("sel:\n  CommandLine|re: 'a(?=b)'\ncondition: sel"))
     error = _error(session, f"hits = procs WHERE SIGMA '{path}'")
-    assert error.message.startswith(f"Sigma rule {path}: Regular expression 'a(?=b)' is invalid")
+    assert error.message.startswith("Sigma rule lookahead.yml: Regular expression 'a(?=b)' is "
+                                    "invalid")
 
 
 def test_a_rule_for_another_entity_type_is_an_error_with_a_hint(hunt, tmp_path):
@@ -384,8 +385,8 @@ def test_a_folder_runs_the_good_rules_and_lists_the_others_once(hunt, tmp_path):
     assert _pids(session, "hits") == {202}
     lines = next(r for r in results if getattr(r, "title", "") == "Sigma rules not run").lines
     assert len(lines) == 3
-    assert lines[0].startswith(f"{tmp_path / 'broken.yml'}: line 2, column 1: not valid YAML")
-    assert lines[1].startswith(f"kw ({tmp_path / 'keywords.yml'}): not applicable")
+    assert lines[0].startswith("broken.yml: line 2, column 1: not valid YAML")
+    assert lines[1].startswith("kw (keywords.yml): not applicable")
     assert lines[2] == "1 rules describe network-traffic entities: run them in a GET " \
                        "network-traffic"
 
