@@ -419,3 +419,38 @@ def test_log4shell(run_book, shared_data):
     notes = [a["text"] for a in fig["layout"]["annotations"]]
     assert notes[0] == "not placed: 172.31.79.90 (private)"
     assert not traces(fig, "links")
+
+
+def test_sigma(run_book, observations):
+    """The Outlook child and the WMIC disk reconnaissance are found by SigmaHQ's rules, as
+    the bundle says (read here with plain json: parent binaries, names, command lines)."""
+    out = run_book("sigma.ipynb")
+
+    def binary_name(obs, proc):
+        binary = obs["objects"].get(proc.get("binary_ref"), {})
+        return (binary.get("name") or proc.get("name") or "").lower()
+
+    outlook_children = {str(p["pid"]) for o, p in processes(observations) if binary_name(
+        o, o["objects"].get(p.get("parent_ref"), {"type": "process"})) == "outlook.exe"
+        and binary_name(o, p) == "cmd.exe"}
+    wmic_disks = {str(p["pid"]) for o, p in processes(observations)
+                  if binary_name(o, p) == "wmic.exe" and any(
+                      word in (p.get("command_line") or "").lower()
+                      for word in (" logicaldisk", " volumename"))}
+    assert outlook_children and wmic_disks
+
+    fired, shown = tables(out["hits"])
+    titles = {row[0] for row in fired}
+    assert {"Suspicious Outlook Child Process",
+            "System Disk And Volume Reconnaissance Via Wmic.EXE"} <= titles
+    levels = {pid: level for _, pid, level, _ in shown}
+    assert {pid for pid in levels} >= outlook_children | wmic_disks
+    assert {levels[pid] for pid in outlook_children} == {"high"}
+
+    explained = texts(out["explain"])
+    assert "System Disk And Volume Reconnaissance Via Wmic.EXE" in explained
+    assert "binary_ref.name MATCHES '(?is)\\\\AWMIC\\\\.exe\\\\Z'" in explained
+
+    (top,) = tables(out["top"])
+    name, _, level, score = top[0]
+    assert (name, level, score) == ("cmd.exe", "high", "8")
