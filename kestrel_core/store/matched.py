@@ -18,7 +18,7 @@ import re
 
 from .. import regex
 from ..syntax import ast
-from ..syntax.ecgp import ALWAYS, NEVER
+from ..syntax.ecgp import ALWAYS, NEVER, as_node, simplify
 from .where import MATCHED as TABLE
 from .where import identifier
 
@@ -140,24 +140,17 @@ def fill(store, needed: dict) -> set:
 def prune(node, sql):
     """`node` with each MATCHES that no stored value passes taken as false (rendered by
     `sql` and filled): of a folder of rules, most name a program or command line the
-    data never holds, and need not be asked row by row."""
+    data never holds, and need not be asked row by row.  Folded by ecgp.simplify."""
     if node is ALWAYS or node is NEVER:
         return node
-    if isinstance(node, ast.Comparison):
-        numbers = sql.leaves.get(id(node))
-        impossible = (node.op == "MATCHES" and not node.negated and numbers is not None
-                      and not numbers & sql.found)
-        return NEVER if impossible else node
-    absorbing, neutral = (NEVER, ALWAYS) if node.op == "AND" else (ALWAYS, NEVER)
-    operands = []
-    for operand in node.operands:
-        kept = prune(operand, sql)
-        if kept is absorbing:
-            return absorbing
-        if kept is not neutral:
-            operands.append(kept)
-    if not operands:
-        return neutral
-    if len(operands) == 1 and not isinstance(node, ast.RuleCondition):
-        return operands[0]
-    return dataclasses.replace(node, operands=tuple(operands))
+    return simplify(_marked(node, sql))
+
+
+def _marked(node, sql):
+    """`node` with its impossible MATCHES replaced by a comparison that is never true."""
+    if isinstance(node, ast.BoolExpr):
+        return dataclasses.replace(node, operands=tuple(_marked(o, sql) for o in node.operands))
+    numbers = sql.leaves.get(id(node))
+    impossible = (node.op == "MATCHES" and not node.negated and numbers is not None
+                  and not numbers & sql.found)
+    return as_node(NEVER) if impossible else node
