@@ -38,7 +38,7 @@ def main(argv=None) -> int:
     parser.add_argument("--session", metavar="ID",
                         help="session id: reuse one to reopen a PostgreSQL store's variables")
     parser.add_argument("--debug", action="store_true",
-                        help="keep the runtime directory (linked from /tmp/kestrel)")
+                        help="keep the runtime directory (linked from /tmp/kestrel-debug)")
     parser.add_argument("--output-dir", metavar="DIR", default=".",
                         help="where figures are written as HTML files (default: .)")
     args = parser.parse_args(argv)

@@ -38,7 +38,10 @@ class Completion:
 
 # The word being typed: names, attribute paths (a.b, refs[*].x, ipv4-addr:value), URIs, paths.
 _PARTIAL = re.compile(r"(?:[A-Za-z0-9_.\-:/~*?]|\[\*\])*\Z")
-_STRINGS = re.compile(r"""[rRtT]?('(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*")""")
+# (unrolled, possessive: a 1 MB string that never closes kept a backtracking state per
+# character, 2.5 GB, as `(?:[^'\\\n]|\\.)*` does)
+_STRINGS = re.compile(r"""[rRtT]?('[^'\\\n]*+(?:\\.[^'\\\n]*+)*+'"""
+                      r"""|"[^"\\\n]*+(?:\\.[^"\\\n]*+)*+")""")
 # A quoted time being typed (START t'2021-05): the word starts at its quote.
 _QUOTED_TIME = re.compile(r"""(?<![A-Za-z0-9_'"])[tT]?['"][0-9:.TZ\-]*\Z""")
 _KEYWORD_END = "(?![A-Za-z0-9_])"

@@ -13,7 +13,8 @@ from .errors import KestrelError
 
 CONFIG_ENV = "KESTREL_CONFIG"
 USER_FILE = Path("~/.config/kestrel/kestrel.yaml")
-ENV_OVERRIDES = {"disp_rows": "KESTREL_DISP_ROWS", "geoip_db": "KESTREL_GEOIP_DB"}
+ENV_OVERRIDES = {"disp_rows": "KESTREL_DISP_ROWS", "geoip_db": "KESTREL_GEOIP_DB",
+                 "store_statement_timeout": "KESTREL_STORE_STATEMENT_TIMEOUT"}
 BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 
 
@@ -24,6 +25,8 @@ class Config:
     prefetch_find: bool
     disp_rows: int
     http_timeout: int
+    store_connect_timeout: int    # PostgreSQL stores: see defaults.yaml
+    store_statement_timeout: int
     stixshifter: dict  # stixshifter:// data sources (see defaults.yaml)
     analytics: dict    # python:// analytics registered by configuration
     geoip_db: list     # MaxMind .mmdb files for geoip and ip_map

@@ -14,7 +14,8 @@ from pathlib import Path
 from .errors import KestrelError
 from .redaction import redact
 
-DEBUG_LINK = Path(tempfile.gettempdir()) / "kestrel"
+# not "kestrel": a Python started in the temp folder would import the link as the package
+DEBUG_LINK = Path(tempfile.gettempdir()) / "kestrel-debug"
 # what firepit accepts (a schema name on PostgreSQL); never a path: no "/", no ".."
 SESSION_ID = re.compile(r"[\w-]+")
 
@@ -24,7 +25,7 @@ logging.getLogger("kestrel").addHandler(logging.NullHandler())
 
 def prepare(runtime_dir, session_id: str, debug: bool) -> str:
     """Create (or adopt) the runtime directory, readable by its owner only; in debug mode
-    point /tmp/kestrel at it."""
+    point /tmp/kestrel-debug at it."""
     if not isinstance(session_id, str) or not SESSION_ID.fullmatch(session_id):
         raise KestrelError(f"invalid session id {session_id!r}: use letters, digits, _ and -")
     path = Path(runtime_dir) if runtime_dir else (

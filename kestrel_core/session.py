@@ -44,10 +44,11 @@ log = logging.getLogger(__name__)
 _FIRST_USE_RACE = ("duplicate key value", "already exists", "concurrently updated")
 
 
-def _open_store(location, session_id, attempts=5):
+def _open_store(location, session_id, config, attempts=5):
     for attempt in range(attempts):
         try:
-            return Store(location, session_id)
+            return Store(location, session_id, config.store_connect_timeout,
+                         config.store_statement_timeout)
         except StoreError as err:
             if attempt == attempts - 1 or not any(m in str(err) for m in _FIRST_USE_RACE):
                 raise
@@ -78,17 +79,22 @@ class Session(AbstractContextManager):
             self.log_path, self._log_handler = runtime.start_log(
                 self.runtime_directory, self.session_id, debug_mode)
             location = store_path or os.path.join(self.runtime_directory, "local.db")
-            self._store = _open_store(location, self.session_id.replace("-", "_"))
+            self._store = _open_store(location, self.session_id, self.config)
         except BaseException:
             self._release_runtime()
             raise
-        self.store = self._store.fp
         self.symtable = SymbolTable()
         self.data_source_manager = DataSourceManager(self.config)
         self.analytics_manager = AnalyticsManager(self.config.analytics)
         self.progress = None  # callable(text): front ends show how long statements go
         self._restore_variables()
         self._closed = False
+
+    @property
+    def store(self):
+        """The firepit storage (the documented attribute); a new one after the store's
+        connection was lost and made again."""
+        return self._store.fp
 
     # ------------------------------------------------------------ lifecycle
 
@@ -153,6 +159,10 @@ class Session(AbstractContextManager):
         started = time.monotonic()
         log.info("executing: %s", redact(codeblock[stmt.span.start_pos:stmt.span.end_pos]))
         try:
+            self._store.reconnect_if_lost()
+        except KestrelError as err:
+            raise err.at(stmt.span, codeblock)
+        try:
             resolved = semantics.check(stmt, self.symtable, self._store, codeblock,
                                        self.config, datetime.now(timezone.utc))
             outcome = commands.run(resolved, ctx)
@@ -165,6 +175,11 @@ class Session(AbstractContextManager):
             self._store.rollback()
             for view in reversed(ctx.created_views):
                 self._store.drop(view)
+            lost = isinstance(err, Exception) and self._store.lost()
+            if lost:
+                err = StoreError(f"{lost}: the statement failed, the variables are kept in "
+                                 "the store and the next statement connects again")
+                raise err.at(stmt.span, codeblock) from None
             if isinstance(err, KestrelError):
                 raise err.at(stmt.span, codeblock)
             if not isinstance(err, Exception):
@@ -188,6 +203,8 @@ class Session(AbstractContextManager):
     # ------------------------------------------------------------ variables
 
     def _variable(self, name) -> Variable:
+        """The variable `name`, about to be read (so a lost store connection is made again)."""
+        self._store.reconnect_if_lost()
         if name not in self.symtable:
             defined = ", ".join(sorted(self.symtable)) or "none yet"
             raise VariableNotFound(f'variable "{name}" is not defined (defined: {defined})')

@@ -43,10 +43,12 @@ class KestrelLexer(RegexLexer):
             (r"[tT]?'" + _TIME + r"'|[tT]?\"" + _TIME + r"\"|" + _TIME, Literal.Date),
             (r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"]*", String.Other),                 # URIs
             (r"(?:\.{1,2}|~)?[A-Za-z0-9_.~\-*?]*/[A-Za-z0-9_.~\-/*?]*", String.Other),  # paths
-            (r"([rR])('(?:[^'\\\n]|\\.)*')", bygroups(String.Affix, String.Single)),
-            (r"([rR])(\"(?:[^\"\\\n]|\\.)*\")", bygroups(String.Affix, String.Double)),
-            (r"'(?:[^'\\\n]|\\.)*'", String.Single),
-            (r"\"(?:[^\"\\\n]|\\.)*\"", String.Double),
+            (r"([rR])('[^'\\\n]*+(?:\\.[^'\\\n]*+)*+')",
+             bygroups(String.Affix, String.Single)),
+            (r"([rR])(\"[^\"\\\n]*+(?:\\.[^\"\\\n]*+)*+\")",
+             bygroups(String.Affix, String.Double)),
+            (r"'[^'\\\n]*+(?:\\.[^'\\\n]*+)*+'", String.Single),
+            (r"\"[^\"\\\n]*+(?:\\.[^\"\\\n]*+)*+\"", String.Double),
             (words(COMMANDS, prefix=r"(?i)", suffix=_END), Keyword),
             (words(CLAUSES, prefix=r"(?i)", suffix=_END), Keyword),
             (words(OPERATOR_WORDS, prefix=r"(?i)", suffix=_END), Operator.Word),

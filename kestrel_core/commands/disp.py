@@ -54,15 +54,16 @@ def _shown_columns(columns, attrs, entity_type, hosted):
     return own + followed + [c for c in RECORD_COLUMNS if c in columns] or columns
 
 
-def _page(ctx, view, shown, expr, cap, entity_type):
+def _page(ctx, view, shown, expr, cap, entity_type, view_type):
     """(rows, total, exact) of the page: a row per entity (`entity_type`), or per
-    distinct combination of ATTR's values (None); an empty view has none (even when an
-    attribute path cannot be joined), which only costs a count when reading failed."""
+    distinct combination of ATTR's values (None) of the view's `view_type` entities; an
+    empty view has none (even when an attribute path cannot be joined), which only costs
+    a count when reading failed."""
     store, offset = ctx.store, expr.offset or 0
     try:
         if entity_type is None:
             return store.distinct_page(view, shown, expr.sort_by, expr.ascending, cap,
-                                       offset, count_rows=COUNT_ROWS)
+                                       offset, count_rows=COUNT_ROWS, entity_type=view_type)
         return store.entity_page(view, entity_type, shown, expr.sort_by, expr.ascending,
                                  cap, offset, count_rows=COUNT_ROWS)
     except StoreError:
@@ -88,7 +89,8 @@ def run(resolved, ctx):
         columns = ctx.store.columns(view)
         shown = _shown_columns(columns, expr.attrs, entity_type,
                                entity_type is not None and ctx.store.hosted(entity_type, columns))
-        rows, total, exact = _page(ctx, view, shown, expr, cap, entity_type)
+        rows, total, exact = _page(ctx, view, shown, expr, cap, entity_type,
+                                   resolved.entity_type)
     finally:
         for temporary in reversed(ctx.created_views[before:]):
             ctx.store.drop(temporary)

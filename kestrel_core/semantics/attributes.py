@@ -29,8 +29,9 @@ def attribute_problem(attribute, columns, entity_type, catalog, via=None):
     known = list(columns)
     if set(known) <= {"id"} or attribute == "type":
         return None  # no data of this type stored: nothing to check against; STIX's type
-    if attribute.replace("[*]", "") in known:
-        return None
+    if attribute.replace("[*]", "") in known or catalog.stored_column(
+            entity_type, attribute.replace("[*]", "")) in known:
+        return None  # a column, or a path the store keeps under another name
     steps = path_steps(attribute)
     name = steps[0].replace("[*]", "")
     listed = ", ".join(sorted(c for c in known if c != "id"))

@@ -13,6 +13,7 @@ import json
 import logging
 import uuid
 from contextlib import contextmanager
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import firepit
 from firepit.exceptions import (
@@ -27,6 +28,8 @@ from firepit.exceptions import (
 from ..errors import StoreError
 from ..redaction import redact
 from .indexes import BOOKKEEPING, Indexing
+from .deadline import GRACE, Deadline
+from .partition import Claim, schema_name
 from .references import ref_targets
 from .where import (LIKE_FUNCTION, POSTGRESQL_FUNCTIONS, SUBNET_FUNCTION, SqlWhere, identifier,
                     in_subnet, like, match)
@@ -39,6 +42,17 @@ QUERIES_INDEX = BOOKKEEPING["__queries"][0][0]  # GET's and FIND's views stream 
 
 FIREPIT_ERRORS = (DatabaseMismatch, IncompatibleType, InvalidAttr, InvalidStixPath,
                   StixPatternError, UnknownViewname)
+
+
+def with_connect_timeout(location: str, seconds: int) -> str:
+    """A PostgreSQL URL with libpq's connect_timeout, unless it sets one."""
+    parts = urlsplit(location)
+    if parts.scheme not in ("postgresql", "postgres") or not seconds:
+        return location
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if any(key == "connect_timeout" for key, _ in query):
+        return location
+    return urlunsplit(parts._replace(query=urlencode([*query, ("connect_timeout", seconds)])))
 
 
 @contextmanager
@@ -59,31 +73,68 @@ def store_errors(action: str):
 class StoreBase(Indexing):
     """An open firepit storage, with Kestrel's SQL functions and indexes in place."""
 
-    def __init__(self, location: str, session_id: str):
+    def __init__(self, location: str, session_id: str, connect_timeout=10,
+                 statement_timeout=0):
+        """`connect_timeout` and `statement_timeout` (seconds, 0: none) bound how long a
+        PostgreSQL server may take to accept the connection and to answer a statement."""
         self.location = location
         self.session_id = session_id
+        self.connect_timeout, self.statement_timeout = connect_timeout, statement_timeout
         self._references = {}  # see references()
-        self._memo = {}        # see matched_memo()
-        with store_errors(f"cannot open the store at {redact(location)}"):
-            self.fp = firepit.get_storage(location, session_id)
-        if self.fp.dialect == "sqlite3":
-            # LIKE is case-sensitive in STIX and in PostgreSQL; make SQLite agree
-            self.fp.connection.execute("PRAGMA case_sensitive_like = ON")
-            # WAL without a sync per commit: a killed process loses nothing committed,
-            # only a power cut may lose the last statements (ingest commits per batch)
-            self.fp.connection.execute("PRAGMA journal_mode = WAL")
-            self.fp.connection.execute("PRAGMA synchronous = NORMAL")
-            self.fp.connection.create_function(LIKE_FUNCTION, 2, like, deterministic=True)
-            self.fp.connection.create_function("match", 2, match, deterministic=True)
-            self.fp.connection.create_function(SUBNET_FUNCTION, 2, in_subnet,
-                                               deterministic=True)
-        else:
-            self._create_functions()
+        self.changed()
+        self._connect()
+
+    def _connect(self):
+        opening = f"cannot open the store at {redact(self.location)}"
+        location = with_connect_timeout(self.location, self.connect_timeout)
+        with store_errors(opening):
+            self.fp = firepit.get_storage(location, schema_name(self.session_id))
+        self._deadline = None
+        try:
+            with store_errors(opening):
+                self._claim = Claim(self.fp, self.session_id)
+            if self.fp.dialect == "sqlite3":
+                self._prepare_sqlite()
+            else:
+                self._prepare_postgresql()
+        except BaseException:
+            self.fp.close()
+            raise
         self._init_indexing()
         self.index_tables(["__queries"])
 
+    def reconnect_if_lost(self):
+        """At a statement's start: a PostgreSQL connection that was lost (a server that
+        restarted, or did not answer in time) is made again; the variables live in the
+        server and come back with it.  A server still away is a StoreError."""
+        if self.fp.dialect == "sqlite3" or not self.fp.connection.closed:
+            return
+        log.warning("the store's connection was lost; connecting again")
+        self.close()
+        self._references.clear()
+        self.changed()
+        try:
+            self._connect()
+        except StoreError as err:
+            raise StoreError(f"the connection to the store was lost and cannot be made "
+                             f"again: {err.message}") from None
+
+    def lost(self) -> str | None:
+        """Why the PostgreSQL connection is gone, when it is (a statement that failed
+        with it failed for that reason, whatever the driver said on the way)."""
+        if self.fp.dialect == "sqlite3" or not self.fp.connection.closed:
+            return None
+        if self._deadline is not None and self._deadline.expired:
+            return (f"the store's server did not answer within "
+                    f"{self._deadline.seconds + GRACE:g} s (store_statement_timeout and "
+                    f"{GRACE:g} s), so its connection was closed")
+        return "the connection to the store's server was lost"
+
     def close(self):
+        if self._deadline is not None:
+            self._deadline.close()
         self.fp.close()
+        self._claim.release()
 
     def after_load(self, tables):
         """After a load wrote to `tables` (names of firepit tables, entity types and its
@@ -96,14 +147,31 @@ class StoreBase(Indexing):
         self.index_tables(tables)
         self.analyze(tables)
 
-    def _create_functions(self):
-        """where.py's functions in the session's schema on PostgreSQL, once, bins in UTC,
-        no JIT (compiling the expressions of a folder of Sigma rules took longer than
-        running them: 10.3x the hand-written GET with it, 5.5x without, at 5,000), and
-        room for the reference joins' hashes."""
+    def _prepare_sqlite(self):
+        connection = self.fp.connection
+        # LIKE is case-sensitive in STIX and in PostgreSQL; make SQLite agree
+        connection.execute("PRAGMA case_sensitive_like = ON")
+        # WAL without a sync per commit: a killed process loses nothing committed,
+        # only a power cut may lose the last statements (ingest commits per batch)
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute("PRAGMA synchronous = NORMAL")
+        connection.create_function(LIKE_FUNCTION, 2, like, deterministic=True)
+        connection.create_function("match", 2, match, deterministic=True)
+        connection.create_function(SUBNET_FUNCTION, 2, in_subnet, deterministic=True)
+
+    def _prepare_postgresql(self):
+        """where.py's functions in the session's schema, once; bins in UTC; the statement
+        timeout, watched by the client too (deadline.py); no JIT (compiling the
+        expressions of a folder of Sigma rules took longer than running them: 10.3x the
+        hand-written GET with it, 5.5x without, at 5,000), and room for the reference
+        joins' hashes."""
+        if self.statement_timeout:
+            self._deadline = Deadline(self.fp.connection, self.statement_timeout)
+            self.fp.connection.cursor_factory = self._deadline.cursor_class()
         with store_errors("cannot prepare the store"):
             cursor = self.fp.connection.cursor()
             cursor.execute("SET TIME ZONE 'UTC'")
+            cursor.execute("SET statement_timeout = %s", (int(self.statement_timeout * 1000),))
             cursor.execute("SELECT current_setting('jit', true) AS jit")  # PostgreSQL 11+
             if cursor.fetchone()["jit"] is not None:
                 cursor.execute("SET jit = off")
@@ -121,6 +189,16 @@ class StoreBase(Indexing):
                     cursor.execute(definition)
             self.fp.connection.commit()
 
+    def server_cursor(self):
+        """A server-side cursor yielding tuples, planned as a plain query (same plan, same
+        order), its fetches watched as every call is."""
+        import psycopg2.extensions
+
+        self.fp.connection.cursor().execute("SET LOCAL cursor_tuple_fraction = 1")
+        plain = (self._deadline.cursor_class(psycopg2.extensions.cursor) if self._deadline
+                 else psycopg2.extensions.cursor)
+        return self.fp.connection.cursor(name=f"kestrel_{uuid.uuid4().hex}", cursor_factory=plain)
+
     @contextmanager
     def errors(self, action: str):
         """store_errors, and a rollback: after an error PostgreSQL refuses every further
@@ -136,6 +214,19 @@ class StoreBase(Indexing):
         """The stored data changed (a load, attributes written, a rollback): forget what
         was learnt of it."""
         self._memo = {}
+        self._renamed = None
+
+    def stored_column(self, entity_type: str, path: str) -> str | None:
+        """The column holding property `path` of `entity_type` entities when it is named
+        otherwise (firepit names an extension's property x_<name>; tables.py names long
+        and colliding ones), from firepit's __columns; else None."""
+        if self._renamed is None:
+            with self.errors("cannot read attributes"):
+                self._renamed = {(row["otype"], row["path"]): row["shortname"]
+                                 for row in self.fp._query(
+                                     'SELECT otype, path, shortname FROM "__columns" '
+                                     "WHERE path <> shortname").fetchall()}
+        return self._renamed.get((entity_type, path))
 
     def matched_memo(self) -> dict:
         """What store/matched.py learnt of the stored values, until they change."""
@@ -152,7 +243,11 @@ class StoreBase(Indexing):
 
     @staticmethod
     def new_view_name(variable: str) -> str:
-        return f"{variable}__{uuid.uuid4().hex[:10]}"
+        """A view of its own for each definition, within PostgreSQL's 63-byte identifiers
+        (which cut longer names, so two long variable names became one view): the
+        variable's name is kept beside the view, its first 32 characters only help a
+        reader of the store."""
+        return f"{variable[:32]}__{uuid.uuid4().hex[:16]}"
 
     def drop(self, view: str):
         """Remove a view a failed statement may have left (ignores missing ones)."""
@@ -196,7 +291,7 @@ class StoreBase(Indexing):
         `prematch`, for SQL run at once: MATCHES read values matched beforehand
         (`_possible`)."""
         return SqlWhere(self.fp.dialect, functools.lru_cache(maxsize=None)(self._table_columns),
-                        prematch)
+                        self.stored_column, prematch)
 
     def _possible(self, sql: SqlWhere, where, render):
         """`where` (holding Sigma rules) with what no stored value can pass taken out:
@@ -207,6 +302,7 @@ class StoreBase(Indexing):
 
         render(where)
         self._fill(sql)
+        sql.redraft()
         return prune(where, sql)
 
     def _fill(self, sql: SqlWhere):
@@ -215,6 +311,19 @@ class StoreBase(Indexing):
 
         if sql.matched:
             sql.found = fill(self, sql.matched)
+
+    def _materialize(self, sql: SqlWhere):
+        """Before SQL that `sql` wrote runs: the temporary tables of its reference
+        subqueries (SqlWhere._hoisted), in the order they were named (an outer one may
+        read an inner one), after the matched values they may read."""
+        cursor = self.fp.connection.cursor()
+        for subquery, name in (sql.hoisted or {}).items():
+            if name in sql.made:
+                continue
+            sql.made.add(name)
+            cursor.execute(f"DROP TABLE IF EXISTS temp.{name}")
+            cursor.execute(f'CREATE TEMP TABLE {name} ("id" TEXT PRIMARY KEY) WITHOUT ROWID')
+            cursor.execute(f"INSERT OR IGNORE INTO temp.{name} SELECT * FROM ({subquery})")
 
     def _table_columns(self, table: str) -> list:
         if table not in self.fp.types(private=True):

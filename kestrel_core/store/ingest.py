@@ -29,9 +29,12 @@ BULK_CACHE_KB = 64 * 1024  # SQLite's page cache while loading
 class Ingesting(StoreBase):
     """Bundles and objects into the store, in batches, with firepit's semantics."""
 
-    def __init__(self, location: str, session_id: str):
-        super().__init__(location, session_id)
+    def __init__(self, *args, **kwargs):
         self._writer = None  # the TableWriter of the load under way
+        super().__init__(*args, **kwargs)
+
+    def _connect(self):
+        super()._connect()
         self.fp.upsert_many = (self._sqlite_upsert_many if self.fp.dialect == "sqlite3"
                                else self._postgresql_upsert_many)
 

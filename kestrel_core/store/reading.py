@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 
 from firepit.query import Column, Projection, Query, Table
 
@@ -131,7 +130,7 @@ class Reading(StoreBase):
             return found[start:None if limit is None else start + limit]
 
     def distinct_page(self, view: str, columns: list, sort_by=None, ascending=True,
-                      limit=None, offset=0, count_rows=None) -> tuple:
+                      limit=None, offset=0, count_rows=None, entity_type=None) -> tuple:
         """(rows, total, exact): one page of the distinct combinations of `columns`
         (reference paths such as parent_ref.name allowed) and how many distinct rows
         there are in all.
@@ -141,14 +140,17 @@ class Reading(StoreBase):
         one streamed scan of the view that stops once it holds offset + limit distinct
         rows and has read `count_rows` rows (None: the whole view), so a first page
         never waits for the rest of a big view. `exact` is False when the scan stopped
-        before the end: `total` (the distinct rows seen) is then a lower bound."""
+        before the end: `total` (the distinct rows seen) is then a lower bound.  A
+        property the store names otherwise (`entity_type`'s, see stored_column) is read
+        from its column under its own name."""
         wanted = list(columns) + ([sort_by] if sort_by and sort_by not in columns else [])
         query = Query(view)
         own = self.fp.columns(view)
         projection, joined = [], []
         for column in wanted:
-            if column in own:
-                projection.append(Column(column, view))
+            stored = column if column in own else self.stored_column(entity_type, column)
+            if stored in own:
+                projection.append(Column(stored, view, alias=column if stored != column else None))
             else:
                 joins, table, target = self.fp.path_joins(view, None, column)
                 for join in joins:  # paths through one reference share its join
@@ -231,12 +233,8 @@ class Reading(StoreBase):
             if self.fp.dialect == "sqlite3":  # sqlite3 steps the statement as rows are read
                 cursor = self.fp.connection.cursor()
                 cursor.row_factory = None
-            else:  # a server-side cursor, planned as a plain query (same plan, same order)
-                import psycopg2.extensions
-
-                self.fp.connection.cursor().execute("SET LOCAL cursor_tuple_fraction = 1")
-                cursor = self.fp.connection.cursor(name=f"kestrel_{uuid.uuid4().hex}",
-                                                   cursor_factory=psycopg2.extensions.cursor)
+            else:
+                cursor = self.server_cursor()
             try:
                 cursor.execute(select, values or ())
                 while True:

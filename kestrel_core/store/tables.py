@@ -11,13 +11,18 @@ is one transaction, which an interrupt or an error undoes whole.
 from __future__ import annotations
 
 import contextvars
+import hashlib
 from concurrent.futures import ThreadPoolExecutor
+
+from firepit.splitter import shorten_extension_name
 
 from .validation import check_width
 from .where import identifier
 
 # firepit's own names for what it never stores as a column
 _NOT_COLUMNS = frozenset(["type", "spec_version"])
+# firepit's cut for a column name (PostgreSQL keeps 63 bytes), and ours
+_LONGEST_NAME, _CUT_NAME = 48, 40
 _NESTED = (list, dict)
 
 
@@ -33,13 +38,20 @@ class TableWriter:
         self.encode, self.write, self.as_text = encode, write, as_text
         self._pool = ThreadPoolExecutor(1, "kestrel-write") if background else None
         self._writing = None
-        writer = self.fp._get_writer()
-        self.infer_type, self.shorten = writer.infer_type, writer.shorten
+        self.infer_type = self.fp._get_writer().infer_type
         self.schemas: dict = {}
         for column in self.fp.schema():
             self.schemas.setdefault(column["table"], {})[column["name"]] = column["type"]
         self.pending: dict = {}  # table -> {id: row} (or [rows] for tables without ids)
-        self.short: dict = {}  # property path -> its column name
+        self.short: dict = {}  # (table, property path) -> its column name
+        self.held: dict = {}   # table -> {column name as the store compares it: its path}
+        for table, schema in self.schemas.items():
+            self.held[table] = {self._fold(column): column for column in schema}
+        if "__columns" in self.schemas:
+            for row in self.fp._query('SELECT otype, path, shortname FROM "__columns"'):
+                self.short[row["otype"], row["path"]] = row["shortname"]
+                self.held.setdefault(row["otype"], {})[self._fold(row["shortname"])] = \
+                    row["path"]
         self.plans: dict = {}  # (table, its rows' property names) -> _plan
         self.tables_written: set = set()
 
@@ -75,12 +87,10 @@ class TableWriter:
             schema = self._new_table(table, flat)
         sources = {}
         for key, value in flat.items():
-            short = self.short.get(key)
-            if short is None:
-                short = self.short[key] = self._column_name(key)
+            short = self.short.get((table, key)) or self._column_name(table, key)
             if short not in schema and key not in _NOT_COLUMNS:
                 self._new_column(table, schema, key, short, value)
-            sources[short] = key  # a later key of the same column wins, as in firepit
+            sources[short] = key
         keys = [sources.get(column) for column in schema]
         plan = (len(schema), keys, list(schema).index("id") if "id" in schema else None)
         self.plans[table, tuple(flat)] = plan
@@ -132,15 +142,31 @@ class TableWriter:
         finally:
             cursor.close()
 
-    def _column_name(self, key: str) -> str:
-        """firepit's column for a property path: long and extension paths shortened."""
-        return self.shorten(key) if len(key) > 48 or "extensions." in key else key
+    def _column_name(self, table: str, key: str) -> str:
+        """The column of property path `key` in `table`, one per property: firepit's
+        name for it (an extension's property as x_<name>), unless another property of
+        the table holds that name (the same name from an extension and as a custom
+        property; names that differ only in case on SQLite, whose names ignore case) or,
+        on PostgreSQL, it is longer than firepit's 48 bytes (the server cuts names at 63;
+        firepit made it 32 hex digits): then its first 40 bytes and a digest of the path."""
+        held = self.held.setdefault(table, {})
+        name = shorten_extension_name(key)
+        too_long = self.fp.dialect == "postgresql" and len(name.encode()) > _LONGEST_NAME
+        if too_long or held.get(self._fold(name), key) != key:
+            cut = name.encode()[:_CUT_NAME].decode(errors="ignore")
+            name = f"{cut}_{hashlib.sha1(key.encode()).hexdigest()[:8]}"
+        held[self._fold(name)] = key
+        self.short[table, key] = name
+        return name
+
+    def _fold(self, name: str) -> str:
+        return name.lower() if self.fp.dialect == "sqlite3" else name
 
     def _new_table(self, table: str, flat: dict) -> dict:
         schema = self.schemas[table] = {}
         for key, value in flat.items():
             if key not in _NOT_COLUMNS:
-                short = self.short.get(key) or self._column_name(key)
+                short = self.short.get((table, key)) or self._column_name(table, key)
                 if short not in schema:
                     check_width(table, len(schema) + 1, key)
                     schema[short] = self.infer_type(key, value)

@@ -551,3 +551,89 @@ def test_a_kernel_with_an_unusable_temp_dir_still_hunts(kernel_spec, tmp_path, a
         kc.stop_channels()
         km.shutdown_kernel(now=False)  # the kernel closes its session (in the fallback dir)
     assert a_file.read_text() == "not a directory\n"
+
+
+# ------------------------------------------------------------------ a PostgreSQL server that stops
+
+
+@pytest.fixture
+def own_server():
+    """A PostgreSQL server for this test alone (it is frozen and stopped): its URL and a
+    function running pg_ctl on it."""
+    from benchmarks.pgserver import postgres_server
+    import psycopg2
+
+    with postgres_server("kestrel_frozen") as url:
+        with psycopg2.connect(url) as conn, conn.cursor() as cursor:
+            cursor.execute("SHOW data_directory")
+            datadir = pathlib.Path(cursor.fetchone()[0])
+        conn.close()
+        user = datadir.stat().st_uid
+        run_as = ["runuser", "-u", "postgres", "--"] if os.geteuid() != user else []
+        port = url.rsplit(":", 1)[1].split("/")[0]
+        bindir = next(pathlib.Path("/usr/lib/postgresql").glob("*/bin"))
+
+        def pg_ctl(*args):
+            subprocess.run([*run_as, str(bindir / "pg_ctl"), "-D", str(datadir), "-w", *args],
+                           check=True, capture_output=True)
+
+        def restart():
+            pg_ctl("-l", str(datadir.parent / "server.log"), "-o",
+                   f"-p {port} -k {datadir.parent} -c listen_addresses=127.0.0.1", "start")
+
+        yield url, pg_ctl, restart, user
+
+
+def _server_processes(user):
+    found = subprocess.run(["pgrep", "-U", str(user), "-f", "postgres"], capture_output=True,
+                           text=True).stdout.split()
+    return [int(pid) for pid in found if int(pid) != os.getpid()]
+
+
+@pytest.mark.postgres
+def test_a_frozen_or_stopped_postgres_server_fails_statements_cleanly(own_server, doctored,
+                                                                       monkeypatch):
+    """A server that stops answering (SIGSTOP) fails the statement after the statement
+    timeout and the grace, with a StoreError, where it blocked forever; a stopped server
+    fails each statement with a StoreError (the third was an internal error); when the
+    server is back, the next statement connects again and the variables are there."""
+    url, pg_ctl, restart, user = own_server
+    monkeypatch.setenv("KESTREL_STORE_STATEMENT_TIMEOUT", "1")
+    with Session(session_id="frozen", store_path=url) as session:
+        session.execute(f"p = GET process FROM {doctored} WHERE {CMD}")
+        expected = _rows(session, "p")
+        frozen = _server_processes(user)
+        assert frozen
+        for pid in frozen:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            with pytest.raises(StoreError) as caught:
+                session.execute("c = p WHERE pid > 0")
+            waited = time.monotonic() - started
+        finally:
+            for pid in frozen:
+                os.kill(pid, signal.SIGCONT)
+        assert 10 < waited < 30
+        assert caught.value.message == (
+            "the store's server did not answer within 11 s (store_statement_timeout and 10 s), "
+            "so its connection was closed: the statement failed, the variables are kept in "
+            "the store and the next statement connects again")
+        assert _rows(session, "p") == expected  # connected again
+
+        pg_ctl("-m", "fast", "stop")
+        messages = []
+        for _ in range(3):
+            with pytest.raises(StoreError) as caught:
+                session.execute("DISP p")
+            messages.append(caught.value.message)
+        assert messages[0] == (
+            "the connection to the store's server was lost: the statement failed, the "
+            "variables are kept in the store and the next statement connects again")
+        for message in messages[1:]:
+            assert message.startswith("the connection to the store was lost and cannot be "
+                                      "made again: cannot open the store at ")
+            assert "Connection refused" in message
+        restart()
+        session.execute("c = p WHERE pid > 0")
+        assert _rows(session, "c") == expected

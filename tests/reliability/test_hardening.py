@@ -1,7 +1,8 @@
 """Hardening (#26): credentials in every URL form stay out of errors; malformed kernel
-requests get an error reply instead of none."""
+requests get an error reply instead of none; a huge open string stays small."""
 
 import pathlib
+import subprocess
 import sys
 
 import pandas as pd
@@ -94,3 +95,37 @@ def test_save_to_a_name_too_long_is_a_data_source_error(tmp_path):
         session.execute(f"SAVE p TO '{longest}'")
         assert pd.read_csv(longest)["pid"].tolist() == [1]
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")] == []
+
+
+def test_an_unterminated_megabyte_string_stays_small(kernel_spec, tmp_path):
+    """is_complete, completion and inspection on a cell holding a 1 MB string that never
+    ends answer in a bounded process (the lexer's string pattern kept a backtracking
+    state per character: 2.5 GB), and the kernel answers "incomplete"."""
+    opened = "p = GET process FROM file:///x.json WHERE name = '" + "a" * 1_000_000
+    probe = (
+        "import resource, sys\n"
+        "from kestrel.session import Session\n"
+        "code = sys.stdin.read()\n"
+        "print(Session.is_complete(code))\n"
+        "print(Session.is_complete(\"x = NEW process ['a']\\n\" + code[:-10] + \"'\\nDISP x\"))\n"
+        "with Session() as session:\n"
+        "    session.complete(code, len(code))\n"
+        "    session.inspect(code, len(code))\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n")
+    done = subprocess.run([sys.executable, "-c", probe], input=opened, capture_output=True,
+                          text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    incomplete, complete, megabytes = done.stdout.split()
+    assert (incomplete, complete) == ("incomplete", "complete")
+    assert int(megabytes) < 600
+    km, kc = start_kernel(tmp_path)
+    try:
+        msg = kc.session.msg("is_complete_request", {"code": opened})
+        kc.shell_channel.send(msg)
+        reply = kc.get_shell_msg(timeout=60)
+        while reply["parent_header"]["msg_id"] != msg["header"]["msg_id"]:
+            reply = kc.get_shell_msg(timeout=60)
+        assert reply["content"]["status"] == "incomplete"
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)

@@ -119,7 +119,12 @@ def test_the_cli_removes_its_runtime_directory_unless_debugging(tmp_path, doctor
     assert _run_cli(["--debug"], debug, hunt).returncode == 0
     (kept,) = _runtime_dirs(debug)
     assert (kept / "session.log").read_text().count("executing: procs = GET") == 1
-    assert (debug / "kestrel").resolve() == kept.resolve()  # TMPDIR/kestrel links to it
+    link = debug / "kestrel-debug"
+    assert link.resolve() == kept.resolve()  # TMPDIR/kestrel-debug links to it
+    # a Python started in the temp folder still imports the package, not the link
+    found = subprocess.run([sys.executable, "-c", "import kestrel; print(kestrel.__file__)"],
+                           capture_output=True, text=True, cwd=debug, check=True)
+    assert found.stdout.strip().endswith("__init__.py")
 
 
 def test_the_kernel_keeps_its_runtime_directory_only_when_debugging(kernel_spec, tmp_path,
