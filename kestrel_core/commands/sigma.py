@@ -9,7 +9,7 @@ import dataclasses
 from pathlib import Path
 
 from ..results import Text
-from ..sigma.labels import fired_table, hits_of, labels, not_run
+from ..sigma.labels import LEVEL, RULES, fired_table, hits_of, labels, not_run
 from ..sigma.rules import RuleSet
 from ..syntax import ast
 from ..syntax.ecgp import ALWAYS
@@ -35,10 +35,12 @@ def label(resolved, ctx, outcome: Outcome) -> Outcome:
 
 
 def write_labels(store, view: str, entity_type: str, hits: dict):
+    """Each entity's labels, joined with those it had."""
     if hits:
-        rows = [{**row, "type": entity_type, **labels(row, hits[row["id"]])}
-                for row in store.raw_rows(view) if row["id"] in hits]
-        store.update(view, rows)
+        had = [c for c in (RULES, LEVEL) if c in store.columns(view)]
+        stored = ({row["id"]: row for row in store.rows(view, ["id", *had])} if had else {})
+        store.set_texts(view, entity_type, {entity: labels(stored.get(entity, {}), rules)
+                                            for entity, rules in hits.items()})
 
 
 def _condition_text(rule) -> str:

@@ -33,8 +33,16 @@ class Hits(dict):
         super().__init__()
         self.keys = keys
 
-    def entities(self, rule=None) -> int:
-        return len({self.keys[i] for i, rules in self.items() if rule is None or rule in rules})
+    def entities(self) -> tuple:
+        """(how many entities matched some rule, {rule id: how many it matched}), in one
+        pass over the rows."""
+        every, per_rule = set(), {}
+        for row, rules in self.items():
+            key = self.keys[row]
+            every.add(key)
+            for rule in rules:
+                per_rule.setdefault(rule.id, set()).add(key)
+        return len(every), {rule: len(keys) for rule, keys in per_rule.items()}
 
 
 def hits_of(store, variable, rules: RuleSet) -> Hits:
@@ -79,7 +87,7 @@ def fired_table(entity_type: str, hits: Hits, rules: RuleSet):
     from ..results import Table
 
     fired = {rule.id: rule for matched in hits.values() for rule in matched}
-    counts = {rule.id: hits.entities(rule) for rule in fired.values()}
+    total, counts = hits.entities()
     ordered = sorted(fired.values(), key=lambda r: (-r.rank, -counts[r.id], r.title))
     frame = pd.DataFrame([{
         "rule": rule.title, "level": rule.level, "matched": counts[rule.id],
@@ -88,7 +96,7 @@ def fired_table(entity_type: str, hits: Hits, rules: RuleSet):
     } for rule in ordered], columns=["rule", "level", "matched", "ATT&CK", "author",
                                      "absent fields", "id", "file"])
     ran = len(rules.rules)
-    title = (f"{hits.entities():,} {entity_type} entities matched {len(fired):,} of {ran:,} "
+    title = (f"{total:,} {entity_type} entities matched {len(fired):,} of {ran:,} "
              f"Sigma rule{'s' if ran != 1 else ''}")
     return Table(frame, title=title)
 

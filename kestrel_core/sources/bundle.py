@@ -273,6 +273,9 @@ def _check_record(record, location):
         raise DataSourceError(f"{location}: observed-data {record['id']} holds {odd[0]!r}, "
                               "which is not a STIX object (a JSON object with a type)")
     for key in ("first_observed", "last_observed"):
+        if not isinstance(record[key], str):
+            raise DataSourceError(f"{location}: observed-data {record['id']} has a bad {key}: "
+                                  f"{record[key]!r} (a timestamp is text)")
         record[key] = _utc_text(record[key])
 
 
@@ -282,7 +285,7 @@ STIX_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
 def _utc_text(value):
     """A record time as STIX writes it (UTC, `Z`); other ISO 8601 forms (an offset, a
     space for the T, no zone: taken as UTC) are rewritten, anything else kept as it is."""
-    if not isinstance(value, str) or STIX_TIME.fullmatch(value):
+    if STIX_TIME.fullmatch(value):
         return value
     text = re.sub(r"(\.\d{6})\d+", r"\1", value.strip())  # Python reads 6 digits at most
     try:

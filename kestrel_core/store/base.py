@@ -55,6 +55,13 @@ def with_connect_timeout(location: str, seconds: int) -> str:
     return urlunsplit(parts._replace(query=urlencode([*query, ("connect_timeout", seconds)])))
 
 
+def database_error(err) -> bool:
+    """A firepit or database driver (sqlite3, psycopg2) exception: the data's or the
+    store's problem, not a bug of ours."""
+    return (isinstance(err, FIREPIT_ERRORS)
+            or type(err).__module__.split(".")[0] in ("sqlite3", "psycopg2", "firepit"))
+
+
 @contextmanager
 def store_errors(action: str):
     """firepit and database exceptions -> StoreError naming what was being done."""
@@ -63,7 +70,7 @@ def store_errors(action: str):
     except FIREPIT_ERRORS as err:
         raise StoreError(f"{action}: {err}") from err
     except Exception as err:  # database driver errors (sqlite3, psycopg2)
-        if type(err).__module__.split(".")[0] in ("sqlite3", "psycopg2", "firepit"):
+        if database_error(err):
             # PostgreSQL adds lines quoting the SQL: the first names the problem
             problem = (str(err).strip().split("\n") or [""])[0]
             raise StoreError(f"{action}: {problem}") from err

@@ -139,6 +139,7 @@ class Copies(Ingesting):
         in_copies = (f'EXISTS (SELECT 1 FROM "__contains" c JOIN "__queries" s ON s.sco_id = '
                      f"c.source_ref{joins} WHERE {' AND '.join(held)})")
         with self.errors(f"cannot select {entity_type} entities"):
+            self._materialize(sql)
             self.fp.connection.cursor().execute(
                 f'INSERT INTO "__queries" (sco_id, query_id) SELECT e."id", '
                 f"{sql.literal(query_id)} FROM {table} e WHERE "

@@ -4,12 +4,15 @@
 from __future__ import annotations
 
 import json
+import logging
 
 from firepit.query import Column, Projection, Query, Table
 
 from ..identity import HOST, RECORD_COLUMNS, identity_of
-from .base import ROW, StoreBase
+from .base import ROW, StoreBase, database_error
 from .where import identifier
+
+log = logging.getLogger(__name__)
 
 KEY = ROW + "_key"  # an entity's identity beside its columns
 
@@ -82,7 +85,8 @@ class Reading(StoreBase):
         self.index_tables(["__contains"])
         asset = self._table_columns("x-oca-asset")
         names = [f"a.{identifier(c)}" for c in ("hostname", "host_id", "id") if c in asset]
-        return (f'(SELECT MIN(COALESCE({", ".join(names)})) '
+        host = f'COALESCE({", ".join(names)})' if len(names) > 1 else names[0]  # SQLite: 2+
+        return (f'(SELECT MIN({host}) '
                 'FROM "__contains" AS c1 INNER JOIN "__contains" AS c2 ON c2."source_ref" = '
                 'c1."source_ref" INNER JOIN "x-oca-asset" AS a ON a."id" = c2."target_ref" '
                 f'WHERE c1."target_ref" = {table}."id")')
@@ -117,17 +121,32 @@ class Reading(StoreBase):
         with self.errors("cannot read entities"):
             if ("ORDER BY" not in self.fp._get_view_def(view).upper()
                     or "id" not in self.fp.columns(view)):  # not entities (a GROUP result)
-                return self.fp.lookup(view, cols=columns or "*", limit=limit, offset=offset)
+                return self._lookup(view, columns, limit, offset)
             # a SORT result: firepit's joins may reorder rows (PostgreSQL's planner does,
             # and firepit cannot read the order back from PostgreSQL's view text), so the
             # rows are put back in the view's own order, then sliced
-            found = self.fp.lookup(view, cols=columns or "*")
+            found = self._lookup(view, columns)
             order = {}
             for row in self.fp._query(f"SELECT {identifier('id')} FROM {identifier(view)}"):
                 order.setdefault(row["id"], len(order))
             found.sort(key=lambda row: order.get(row.get("id"), len(order)))
             start = offset or 0
             return found[start:None if limit is None else start + limit]
+
+    def _lookup(self, view: str, columns=None, limit=None, offset=None) -> list:
+        """firepit's rows of a view, with the attributes its references reach when no
+        `columns` are named; where firepit cannot follow them (a cycle of references
+        between types recursed for ever; two reference targets whose columns it joins
+        under one alias, or coalesces though their types differ), the rows as stored,
+        references as ids: hostile data must not leave a variable unreadable."""
+        try:
+            return self.fp.lookup(view, cols=columns or "*", limit=limit, offset=offset)
+        except Exception as err:
+            if columns or not (isinstance(err, RecursionError) or database_error(err)):
+                raise
+            log.warning("%s: references not followed: %s", view, err)
+            self.fp.connection.rollback()
+        return self.fp.lookup(view, cols=self.fp.columns(view), limit=limit, offset=offset)
 
     def distinct_page(self, view: str, columns: list, sort_by=None, ascending=True,
                       limit=None, offset=0, count_rows=None, entity_type=None) -> tuple:

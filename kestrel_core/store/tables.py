@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import contextvars
 import hashlib
+import re
 from concurrent.futures import ThreadPoolExecutor
 
+from firepit.exceptions import InvalidStixPath
 from firepit.splitter import shorten_extension_name
+from firepit.validate import validate_path
 
 from .validation import check_width
 from .where import identifier
@@ -23,6 +26,11 @@ from .where import identifier
 _NOT_COLUMNS = frozenset(["type", "spec_version"])
 # firepit's cut for a column name (PostgreSQL keeps 63 bytes), and ours
 _LONGEST_NAME, _CUT_NAME = 48, 40
+# names an entity's column must not take: the columns of firepit's tables its views join
+# (an entity's query_id made them ambiguous), PostgreSQL's system columns
+_RESERVED = frozenset(["query_id", "sco_id", "source_ref", "target_ref", "ref_name",
+                       "x_firepit_rank", "ctid", "xmin", "xmax", "cmin", "cmax", "tableoid",
+                       "oid"])
 _NESTED = (list, dict)
 
 
@@ -146,13 +154,18 @@ class TableWriter:
         """The column of property path `key` in `table`, one per property: firepit's
         name for it (an extension's property as x_<name>), unless another property of
         the table holds that name (the same name from an extension and as a custom
-        property; names that differ only in case on SQLite, whose names ignore case) or,
-        on PostgreSQL, it is longer than firepit's 48 bytes (the server cuts names at 63;
-        firepit made it 32 hex digits): then its first 40 bytes and a digest of the path."""
+        property; names that differ only in case on SQLite, whose names ignore case), it
+        is a name firepit's views need (_RESERVED) or cannot read ('x-y' from a property
+        x-y: its letters, digits and _ are kept), or, on PostgreSQL, it is longer than
+        firepit's 48 bytes (the server cuts names at 63; firepit made it 32 hex digits):
+        then its first 40 bytes and a digest of the path."""
         held = self.held.setdefault(table, {})
         name = shorten_extension_name(key)
         too_long = self.fp.dialect == "postgresql" and len(name.encode()) > _LONGEST_NAME
-        if too_long or held.get(self._fold(name), key) != key:
+        odd = not table.startswith("__") and (name.lower() in _RESERVED or not _a_path(name))
+        if too_long or odd or held.get(self._fold(name), key) != key:
+            if odd:
+                name = re.sub(r"\W", "_", name)
             cut = name.encode()[:_CUT_NAME].decode(errors="ignore")
             name = f"{cut}_{hashlib.sha1(key.encode()).hexdigest()[:8]}"
         held[self._fold(name)] = key
@@ -161,6 +174,7 @@ class TableWriter:
 
     def _fold(self, name: str) -> str:
         return name.lower() if self.fp.dialect == "sqlite3" else name
+
 
     def _new_table(self, table: str, flat: dict) -> dict:
         schema = self.schemas[table] = {}
@@ -195,3 +209,12 @@ class TableWriter:
         """firepit's __columns row: which STIX path a column holds, and its Python type."""
         self.add("__columns", {"otype": table, "path": key, "shortname": short,
                                "dtype": value.__class__.__name__})
+
+
+def _a_path(name: str) -> bool:
+    """Whether firepit reads `name` as a column (its STIX path syntax)."""
+    try:
+        validate_path(name)
+    except InvalidStixPath:
+        return False
+    return True

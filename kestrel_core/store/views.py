@@ -40,6 +40,7 @@ class Store(Reading, Copies):
             condition = (self._entity_condition(sql, where, entity_type, table, columns)
                          if where is not None else None)
             if condition and rules:
+                self._materialize(sql)
                 fixed = f"{query_id}-rules"
                 self._fix(fixed, f"SELECT DISTINCT {table}.\"id\" FROM __queries INNER JOIN "
                                  f"{table} ON {table}.\"id\" = __queries.sco_id WHERE "
@@ -78,6 +79,7 @@ class Store(Reading, Copies):
                     sql, w, entity_type, "tmp", columns))
             condition = self._entity_condition(sql, where, entity_type, "tmp", columns)
             if condition and sql.matched is not None:
+                self._materialize(sql)
                 fixed = f"rules-{uuid.uuid4().hex}"
                 self._fix(fixed, f"SELECT DISTINCT tmp.\"id\" FROM "
                                  f"({self.fp._get_view_def(input_view)}) AS tmp WHERE {condition}")
@@ -114,8 +116,10 @@ class Store(Reading, Copies):
                 self._entity_condition(sql, condition, entity_type, "tmp", columns)
             self._fill(sql)
             possible = [prune(condition, sql) for condition in conditions]
+            sql.redraft()
             tests = [(i, self._entity_condition(sql, c, entity_type, "tmp", columns) or "1 = 1")
                      for i, c in enumerate(possible) if c is not NEVER]
+            self._materialize(sql)
             for at in range(0, max(len(tests), 1), 200):  # SQLite: 2,000 columns
                 chunk = tests[at:at + 200]
                 rows = self.fp._query(
@@ -230,6 +234,36 @@ class Store(Reading, Copies):
         self.changed()
         with self.errors("cannot write attributes back"):
             self.fp.reassign(view, rows)
+
+    def set_texts(self, view: str, entity_type: str, values: dict):
+        """Set text attributes of `view`'s entities by id ({id: {attribute: text}}),
+        adding the columns they need: Sigma's labels, two columns of many entities, which
+        firepit's reassign rewrote whole, a statement per row (2 s of 20,000 labels)."""
+        if not values:
+            return
+        self.changed()
+        names = list(dict.fromkeys(name for row in values.values() for name in row))
+        table, mark = identifier(entity_type), self.fp.placeholder
+        with self.errors("cannot write attributes back"):
+            cursor = self.fp.connection.cursor()
+            new = [name for name in names if name not in self.fp.columns(entity_type)]
+            for name in new:
+                cursor.execute(f"ALTER TABLE {table} ADD COLUMN {identifier(name)} TEXT")
+                cursor.execute('INSERT INTO "__columns" (otype, path, shortname, dtype) VALUES '
+                               f"({mark}, {mark}, {mark}, 'str')", (entity_type, name, name))
+            rows = [[*map(row.get, names), entity] for entity, row in values.items()]
+            columns = [f"c{i}" for i in range(len(names))]
+            setters = ", ".join(f"{identifier(n)} = v.{c}" for n, c in zip(names, columns))
+            one = "(" + ", ".join([mark] * (len(names) + 1)) + ")"
+            for at in range(0, len(rows), 500):
+                chunk = rows[at:at + 500]
+                cursor.execute(f"WITH v({', '.join(columns)}, id) AS (VALUES "
+                               f"{', '.join([one] * len(chunk))}) UPDATE {table} SET "
+                               f'{setters} FROM v WHERE {table}."id" = v.id',
+                               [item for row in chunk for item in row])
+            if new:  # a PostgreSQL view keeps the columns it was made with
+                self.fp._recreate_view(view, self.fp._get_view_def(view), cursor)
+            self.fp.connection.commit()
 
     def merge(self, view: str, input_views: list):
         """The union of the views' rows, each definition a subquery of its own: firepit

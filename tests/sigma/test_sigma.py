@@ -233,6 +233,24 @@ def test_sigma_with_other_conditions(hunt):
     assert _pids(session, "hits") == {100, 202}
 
 
+NAMED = {100, 101, 202, 404, 505}  # the processes with a name of their own
+
+
+@pytest.mark.parametrize("source", ["procs", "bundle"])
+def test_a_negated_match_beside_rules_is_false_where_the_value_is_absent(hunt, source):
+    """Beside Sigma rules, a hand-written NOT MATCHES reads the values matched before the
+    statement, as the rules do: where the attribute is absent it is false, as a STIX
+    comparison on a missing property is, whether some value matches (^cmd) or none."""
+    session, folder = hunt
+    where = f"SIGMA '{folder / 'rules' / 'startswith_needs_a_directory.yml'}'"
+    get = ("hits = procs WHERE" if source == "procs"
+           else f"hits = GET process FROM file://{folder / 'bundle.json'} WHERE")
+    rule_pids = CASES["startswith_needs_a_directory"][1]
+    for pattern, excluded in (("^nothing matches this$", set()), ("^cmd", {101})):
+        session.execute(f"{get} {where} AND name NOT MATCHES '{pattern}'")
+        assert _pids(session, "hits") == (rule_pids & NAMED) - excluded, pattern
+
+
 def test_explain_shows_the_condition_each_rule_became(hunt):
     session, folder = hunt
     session.execute(f"hits = procs WHERE SIGMA '{folder / 'rules' / 'endswith_image.yml'}'")
