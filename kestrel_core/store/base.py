@@ -28,7 +28,6 @@ from firepit.exceptions import (
 from ..errors import StoreError
 from ..redaction import redact
 from .indexes import BOOKKEEPING, Indexing
-from .deadline import GRACE, Deadline
 from .partition import Claim, schema_name
 from .references import ref_targets
 from .where import (LIKE_FUNCTION, POSTGRESQL_FUNCTIONS, SUBNET_FUNCTION, SqlWhere, identifier,
@@ -131,6 +130,8 @@ class StoreBase(Indexing):
         with it failed for that reason, whatever the driver said on the way)."""
         if self.fp.dialect == "sqlite3" or not self.fp.connection.closed:
             return None
+        from .deadline import GRACE
+
         if self._deadline is not None and self._deadline.expired:
             return (f"the store's server did not answer within "
                     f"{self._deadline.seconds + GRACE:g} s (store_statement_timeout and "
@@ -172,6 +173,8 @@ class StoreBase(Indexing):
         expressions of a folder of Sigma rules took longer than running them: 10.3x the
         hand-written GET with it, 5.5x without, at 5,000), and room for the reference
         joins' hashes."""
+        from .deadline import Deadline  # psycopg2: imported when a PostgreSQL store opens
+
         if self.statement_timeout:
             self._deadline = Deadline(self.fp.connection, self.statement_timeout)
             self.fp.connection.cursor_factory = self._deadline.cursor_class()
