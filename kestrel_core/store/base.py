@@ -93,18 +93,25 @@ class StoreBase(Indexing):
     def _connect(self):
         opening = f"cannot open the store at {redact(self.location)}"
         location = with_connect_timeout(self.location, self.connect_timeout)
-        with store_errors(opening):
-            self.fp = firepit.get_storage(location, schema_name(self.session_id))
-        self._deadline = None
+        self._claim, self._deadline = Claim(), None
+        parts = urlsplit(location)
+        if parts.scheme in ("", "sqlite3"):  # a file, as firepit reads the location
+            self._claim.file(parts.path, redact(self.location))
         try:
             with store_errors(opening):
-                self._claim = Claim(self.fp, self.session_id)
+                self.fp = firepit.get_storage(location, schema_name(self.session_id))
+        except BaseException:
+            self._claim.release()
+            raise
+        try:
             if self.fp.dialect == "sqlite3":
                 self._prepare_sqlite()
             else:
+                with store_errors(opening):
+                    self._claim.schema(self.fp, self.session_id)
                 self._prepare_postgresql()
         except BaseException:
-            self.fp.close()
+            self.close()
             raise
         self._init_indexing()
         self.index_tables(["__queries"])

@@ -40,30 +40,31 @@ def schema_name(session_id: str) -> str:
 
 
 class Claim:
-    """This Session's hold on its part of the store, given up by release()."""
+    """This Session's hold on its part of the store, given up by release(): a SQLite
+    file's before the store opens it (firepit creates its tables then, and two at once
+    on a new file fail inside firepit), a PostgreSQL schema's on the store's connection."""
 
-    def __init__(self, fp, session_id: str):
+    def __init__(self):
         self._file = None
-        if fp.dialect == "sqlite3":
-            self._claim_file(fp)
-        else:
-            self._claim_schema(fp, session_id)
 
-    def _claim_file(self, fp):
-        path = fp.connection.execute("PRAGMA database_list").fetchone()["file"]
+    def file(self, path: str, shown: str):
+        """Claim the SQLite file `path` (made if new: an empty file is an empty store);
+        `shown` names the store in errors."""
         try:
-            self._file = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+            self._file = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError:
+            raise StoreError(f"cannot open the store at {shown}: unable to open database "
+                             "file") from None
+        try:
             _patiently(lambda: _try_flock(self._file))
-        except OSError as err:
-            self.release()
-            raise StoreError(f"cannot claim the store {path}: {err.strerror or err}") from None
         except _Held:
             self.release()
-            raise StoreError(f"the store {path} is open in another session (a SQLite store "
-                             "holds one session at a time): close that one, or give this "
-                             "session another store") from None
+            raise StoreError(f"the store {os.path.abspath(path)} is open in another session "
+                             "(a SQLite store holds one session at a time): close that one, "
+                             "or give this session another store") from None
 
-    def _claim_schema(self, fp, session_id: str):
+    def schema(self, fp, session_id: str):
+        """Claim the PostgreSQL schema of the open store `fp`, recording `session_id`."""
         schema = fp.session_id
         key = int.from_bytes(hashlib.sha256(f"kestrel:{schema}".encode()).digest()[:8],
                              "big", signed=True)

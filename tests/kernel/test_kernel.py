@@ -186,6 +186,15 @@ def _svchost_processes(bundle):
             if s["type"] == "process" and s.get("name") == "svchost.exe"]
 
 
+def _tracebacks(stderr: str) -> list:
+    """The tracebacks in a kernel's stderr, less ipykernel 7.4's own race at shutdown: a
+    flush scheduled on its I/O thread's closed pipe (ZMQError ENOTSOCK from iostream.py;
+    ipykernel#1518 fixed the same race on the send path only)."""
+    blocks = stderr.split("Traceback (most recent call last):")[1:]
+    return [b for b in blocks if not ("ipykernel/iostream.py" in b and
+                                      "ZMQError: Socket operation on non-socket" in b)]
+
+
 def test_a_loopback_kernel_starts_without_transport_warnings(kernel_spec, tmp_path):
     """ipykernel warns of unencrypted TCP; on 127.0.0.1 the traffic never leaves the machine,
     so the Kestrel kernel keeps its stderr (what a notebook front end logs) quiet."""
@@ -202,12 +211,16 @@ def test_a_loopback_kernel_starts_without_transport_warnings(kernel_spec, tmp_pa
     try:
         assert client.kernel_info(reply=True, timeout=60)["content"]["status"] == "ok"
         client.shutdown()
-        _, stderr = process.communicate(timeout=60)
+        try:
+            _, stderr = process.communicate(timeout=60)
+        except subprocess.TimeoutExpired:  # ipykernel's shutdown race (_tracebacks) can
+            process.kill()                 # also leave it hanging; the output is what counts
+            _, stderr = process.communicate()
     finally:
         client.stop_channels()
         process.kill()
     assert "without encryption" not in stderr
-    assert "Traceback" not in stderr
+    assert _tracebacks(stderr) == []
 
 
 # ------------------------------------------------------------ inspect
