@@ -94,8 +94,8 @@ class StoreBase(Indexing):
         opening = f"cannot open the store at {redact(self.location)}"
         location = with_connect_timeout(self.location, self.connect_timeout)
         self._claim, self._deadline = Claim(), None
-        parts = urlsplit(location)
-        if parts.scheme in ("", "sqlite3"):  # a file, as firepit reads the location
+        parts = urlsplit(location)  # as firepit reads it: no scheme or sqlite3 is a file
+        if parts.scheme in ("", "sqlite3") and parts.path != ":memory:":
             self._claim.file(parts.path, redact(self.location))
         try:
             with store_errors(opening):
