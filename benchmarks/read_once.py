@@ -17,6 +17,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
+from . import PEAK_MB
 from .generate import write_bundle
 
 STEPS = [  # (name, statement): run in this order in one session
@@ -29,12 +30,9 @@ STEPS = [  # (name, statement): run in this order in one session
      "parents = FIND process CREATED procs"),
 ]
 
-PROBE = """
+PROBE = PEAK_MB + """
 import json, sys, time
 from kestrel.session import Session
-def peak_mb():  # this process's own peak: ru_maxrss keeps the benchmark's across exec
-    return [int(line.split()[1]) / 1024 for line in open("/proc/self/status")
-            if line.startswith("VmHWM:")][0]
 bundle, store, session_id, steps = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
 times = []
 with Session(session_id=session_id, store_path=None if store == "sqlite" else store) as s:
@@ -45,12 +43,9 @@ with Session(session_id=session_id, store_path=None if store == "sqlite" else st
 print(json.dumps([times, peak_mb()]))
 """
 
-BASELINE = """
+BASELINE = PEAK_MB + """
 import json, sys, tempfile, time
 import firepit
-def peak_mb():  # this process's own peak: ru_maxrss keeps the benchmark's across exec
-    return [int(line.split()[1]) / 1024 for line in open("/proc/self/status")
-            if line.startswith("VmHWM:")][0]
 bundle, store, session_id = sys.argv[1], sys.argv[2], sys.argv[3]
 with tempfile.TemporaryDirectory() as tmp:
     fp = firepit.get_storage(f"{tmp}/cache.db" if store == "sqlite" else store, session_id)

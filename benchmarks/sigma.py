@@ -51,6 +51,7 @@ import time
 import uuid
 from pathlib import Path
 
+from . import PEAK_MB
 from .generate import write_bundle
 
 HERE = Path(__file__).parent
@@ -68,11 +69,8 @@ SIGMA = "hits = GET process FROM file://{bundle} WHERE SIGMA '{rules}'"
 DIAGNOSTIC = "Sigma GET, every rule, SET"
 
 # one fresh interpreter: its steps' seconds, what the Sigma statements said, its peak RSS
-PROBE = """
+PROBE = PEAK_MB + """
 import json, re, sys, time
-def peak_mb():  # this process's own peak: ru_maxrss keeps the benchmark's across exec
-    return [int(line.split()[1]) / 1024 for line in open("/proc/self/status")
-            if line.startswith("VmHWM:")][0]
 from kestrel.session import Session
 store, session_id, steps, setup = sys.argv[1], sys.argv[2], *map(json.loads, sys.argv[3:5])
 times, said = [], []

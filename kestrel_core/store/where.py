@@ -95,7 +95,6 @@ class SqlWhere:
                 return FALSE
             if self.hoisted is not None:
                 inner = f'SELECT "id" FROM {self._hoisted(inner)}'
-
             if head.endswith("_ref"):
                 return f"{table}.{identifier(head)} IN ({inner})"
             if not self.columns_of("__reflist"):
